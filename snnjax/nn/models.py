@@ -1,0 +1,316 @@
+"""Model zoo: one definition per architecture, any activation.
+
+Every model takes ``act`` (an activation spec from :mod:`snnjax.nn.activations`)
+and ``norm`` (BatchNorm after each hidden synapse). Layers accept extra leading
+axes, so the same model runs as an ANN on ``[B, ...]`` and as a spiking net
+whose tensors become ``[T, B, ...]`` after the first spiking layer. The
+classifier (``head``) never spikes; in a spiking run it produces one output per
+step, and the read-out is their mean over time (spec §1.5).
+
+Pooling is average pooling by default (max-pooling of spikes does not convert;
+``pool="max"`` builds, trains as an ANN, and is refused by the converter).
+
+Models remember their constructor arguments (``model.hparams``) so that
+:func:`snnjax.convert.to_spiking` can build the spiking counterpart.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, Sequence
+
+from flax import nnx
+
+from snnjax.nn.activations import ActSpec, ReLUSpec
+from snnjax.nn.layers import Pool, Synapse, flatten_features
+
+__all__ = ["Model", "MLP", "CNN", "VGG", "ResNet", "mlp", "small_cnn", "cnn4", "vgg11", "vgg13",
+           "vgg16", "snn2ann_vgg13", "resnet17", "resnet18", "resnet20", "resnet34", "resnet50",
+           "rebuild"]
+
+
+def _freeze(v):
+  if isinstance(v, list):
+    return tuple(_freeze(x) for x in v)
+  if isinstance(v, dict):
+    return tuple(sorted((k, _freeze(x)) for k, x in v.items()))
+  return v
+
+
+class Model(nnx.Module):
+  """Base of zoo models: keeps hashable constructor hyperparameters."""
+
+  def _remember(self, **kwargs):
+    self.hparams = tuple(sorted((k, _freeze(v)) for k, v in kwargs.items()))
+
+
+def rebuild(model: Model, *, rngs: nnx.Rngs | None = None, **overrides) -> Model:
+  """A new model of the same class and hyperparameters, with ``overrides``."""
+  if not hasattr(model, "hparams"):
+    raise ValueError(
+        f"{type(model).__name__} does not record its hyperparameters; build it from "
+        "snnjax.nn.models or pass the spiking model to convert into explicitly.")
+  kwargs = dict(model.hparams)
+  kwargs.update(overrides)
+  return type(model)(**kwargs, rngs=rngs or nnx.Rngs(0))
+
+
+class MLP(Model):
+  """Fully connected net ``in → hidden... → classes``.
+
+  ``in_shape`` is the shape of one example (flattened on entry).
+  """
+
+  def __init__(self, in_shape: Sequence[int], hidden: Sequence[int], num_classes: int, *,
+               act: ActSpec = ReLUSpec(), norm: bool = False, rngs: nnx.Rngs):
+    self._remember(in_shape=tuple(in_shape), hidden=tuple(hidden), num_classes=num_classes,
+                   act=act, norm=norm)
+    self.in_ndim = len(in_shape)
+    sizes = (math.prod(in_shape),) + tuple(hidden)
+    self.syns = nnx.List([
+        Synapse(a, b, kind="linear", norm=norm, analog_input=(i == 0), rngs=rngs)
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))])
+    self.acts = nnx.List([act.build(1, rngs) for _ in hidden])
+    self.head = Synapse(sizes[-1], num_classes, kind="linear", analog_input=not hidden, rngs=rngs)
+
+  def __call__(self, x):
+    x = flatten_features(x, self.in_ndim)
+    for syn, act in zip(self.syns, self.acts):
+      x = act(syn(x))
+    return self.head(x)
+
+
+class CNN(Model):
+  """A plain conv net: ``[conv → act → (pool)] × n → flatten → [linear → act]* → head``.
+
+  Args:
+    in_shape: ``(H, W, C)`` of one example.
+    channels: output channels of each 3×3 conv.
+    pools: per conv, whether a 2×2 pool follows its activation.
+    hidden: widths of hidden linear layers after flattening.
+    pool: ``"avg"`` (default) or ``"max"``.
+  """
+
+  def __init__(self, in_shape: Sequence[int], channels: Sequence[int], pools: Sequence[bool],
+               num_classes: int, *, hidden: Sequence[int] = (), act: ActSpec = ReLUSpec(),
+               norm: bool = True, pool: Literal["avg", "max"] = "avg", rngs: nnx.Rngs):
+    self._remember(in_shape=tuple(in_shape), channels=tuple(channels), pools=tuple(pools),
+                   num_classes=num_classes, hidden=tuple(hidden), act=act, norm=norm, pool=pool)
+    if len(pools) != len(channels):
+      raise ValueError(f"pools ({len(pools)}) must have one entry per conv ({len(channels)}).")
+    h, w, c = in_shape
+    convs, acts, pls = [], [], []
+    for i, (ch, p) in enumerate(zip(channels, pools)):
+      convs.append(Synapse(c, ch, kind="conv", norm=norm, analog_input=(i == 0), rngs=rngs))
+      acts.append(act.build(3, rngs))
+      pls.append(Pool((2, 2), kind=pool) if p else None)
+      c = ch
+      if p:
+        h, w = h // 2, w // 2
+    self.convs, self.acts, self.pools = nnx.List(convs), nnx.List(acts), nnx.List(pls)
+    sizes = (h * w * c,) + tuple(hidden)
+    self.fcs = nnx.List([Synapse(a, b, kind="linear", norm=norm, rngs=rngs)
+                         for a, b in zip(sizes[:-1], sizes[1:])])
+    self.fc_acts = nnx.List([act.build(1, rngs) for _ in hidden])
+    self.head = Synapse(sizes[-1], num_classes, kind="linear", rngs=rngs)
+
+  def __call__(self, x):
+    for conv, act, pool in zip(self.convs, self.acts, self.pools):
+      x = act(conv(x))
+      if pool is not None:
+        x = pool(x)
+    x = flatten_features(x, 3)
+    for fc, act in zip(self.fcs, self.fc_acts):
+      x = act(fc(x))
+    return self.head(x)
+
+
+_VGG = {11: (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+        13: (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+        16: (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")}
+
+
+class VGG(Model):
+  """VGG-11/13/16 with BN and average pooling (QCFS's CIFAR VGG, spec §6.1).
+
+  ``cfg`` overrides the layer list (ints are 3×3 convs, ``"M"`` a 2×2 pool);
+  ``classifier`` lists hidden widths of the fully connected head
+  (``(4096, 4096)`` for QCFS's VGG-16; ``()`` for a single linear layer).
+  """
+
+  def __init__(self, depth: int = 16, *, in_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
+               cfg: Sequence[int | str] | None = None, classifier: Sequence[int] = (),
+               act: ActSpec = ReLUSpec(), norm: bool = True, pool: Literal["avg", "max"] = "avg",
+               rngs: nnx.Rngs):
+    if cfg is None:
+      if depth not in _VGG:
+        raise ValueError(f"VGG depth must be one of {sorted(_VGG)}, got {depth}.")
+      cfg = _VGG[depth]
+    self._remember(depth=depth, in_shape=tuple(in_shape), num_classes=num_classes, cfg=tuple(cfg),
+                   classifier=tuple(classifier), act=act, norm=norm, pool=pool)
+    self.body = CNN(in_shape, [v for v in cfg if v != "M"],
+                    [i + 1 < len(cfg) and cfg[i + 1] == "M" for i, v in enumerate(cfg) if v != "M"],
+                    num_classes, hidden=classifier, act=act, norm=norm, pool=pool, rngs=rngs)
+
+  def __call__(self, x):
+    return self.body(x)
+
+
+class BasicBlock(nnx.Module):
+  """Two 3×3 convs; the residual is added to the current before the last neuron."""
+
+  expansion = 1
+
+  def __init__(self, cin, cout, stride, act: ActSpec, norm, rngs):
+    self.syn1 = Synapse(cin, cout, strides=stride, norm=norm, rngs=rngs)
+    self.act1 = act.build(3, rngs)
+    self.syn2 = Synapse(cout, cout, norm=norm, rngs=rngs)
+    self.shortcut = (Synapse(cin, cout, kernel_size=(1, 1), strides=stride, norm=norm, rngs=rngs)
+                     if stride != 1 or cin != cout else None)
+    self.act2 = act.build(3, rngs)
+
+  def __call__(self, x):
+    y = self.syn2(self.act1(self.syn1(x)))
+    return self.act2(y + (self.shortcut(x) if self.shortcut is not None else x))
+
+
+class Bottleneck(nnx.Module):
+  """1×1 → 3×3 (stride) → 1×1 (×4) with a residual before the last neuron."""
+
+  expansion = 4
+
+  def __init__(self, cin, width, stride, act: ActSpec, norm, rngs):
+    cout = width * 4
+    self.syn1 = Synapse(cin, width, kernel_size=(1, 1), norm=norm, rngs=rngs)
+    self.act1 = act.build(3, rngs)
+    self.syn2 = Synapse(width, width, strides=stride, norm=norm, rngs=rngs)
+    self.act2 = act.build(3, rngs)
+    self.syn3 = Synapse(width, cout, kernel_size=(1, 1), norm=norm, rngs=rngs)
+    self.shortcut = (Synapse(cin, cout, kernel_size=(1, 1), strides=stride, norm=norm, rngs=rngs)
+                     if stride != 1 or cin != cout else None)
+    self.act3 = act.build(3, rngs)
+
+  def __call__(self, x):
+    y = self.syn3(self.act2(self.syn2(self.act1(self.syn1(x)))))
+    return self.act3(y + (self.shortcut(x) if self.shortcut is not None else x))
+
+
+class ResNet(Model):
+  """ResNet with a CIFAR stem (3×3 stride 1, no pooling) or an ImageNet stem
+  (7×7 stride 2 + 3×3 stride-2 *average* pool).
+
+  Args:
+    stage_sizes: blocks per stage, e.g. ``(2, 2, 2, 2)`` for ResNet-18.
+    block: ``"basic"`` or ``"bottleneck"``.
+    widths: channels per stage (before bottleneck expansion).
+    strides: stride of each stage's first block.
+    stem: ``"cifar"`` or ``"imagenet"``; ``stem_width`` its channels.
+    global_pool: global average pooling before the head (False: flatten, as
+      SNN2ANN's ResNet-17).
+
+  References: He et al. CVPR 2016; spec §6.1 (CIFAR stem), §4.4 (ResNet-17).
+  """
+
+  def __init__(self, stage_sizes: Sequence[int], *, block: Literal["basic", "bottleneck"] = "basic",
+               widths: Sequence[int] = (64, 128, 256, 512), strides: Sequence[int] = (1, 2, 2, 2),
+               stem: Literal["cifar", "imagenet"] = "cifar", stem_width: int = 64,
+               in_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10, global_pool: bool = True,
+               act: ActSpec = ReLUSpec(), norm: bool = True, rngs: nnx.Rngs):
+    self._remember(stage_sizes=tuple(stage_sizes), block=block, widths=tuple(widths),
+                   strides=tuple(strides), stem=stem, stem_width=stem_width, in_shape=tuple(in_shape),
+                   num_classes=num_classes, global_pool=global_pool, act=act, norm=norm)
+    if not len(stage_sizes) == len(widths) == len(strides):
+      raise ValueError("stage_sizes, widths and strides must have the same length.")
+    h, w, c = in_shape
+    if stem == "cifar":
+      self.stem = Synapse(c, stem_width, norm=norm, analog_input=True, rngs=rngs)
+      self.stem_pool = None
+    elif stem == "imagenet":
+      self.stem = Synapse(c, stem_width, kernel_size=(7, 7), strides=2, norm=norm,
+                          analog_input=True, rngs=rngs)
+      self.stem_pool = Pool((3, 3), (2, 2), padding="SAME")
+      h, w = -(-h // 4), -(-w // 4)
+    else:
+      raise ValueError(f"stem must be 'cifar' or 'imagenet', got {stem!r}.")
+    self.stem_act = act.build(3, rngs)
+    Block = {"basic": BasicBlock, "bottleneck": Bottleneck}[block]
+    blocks, cin = [], stem_width
+    for n, width, stride in zip(stage_sizes, widths, strides):
+      for i in range(n):
+        blocks.append(Block(cin, width, stride if i == 0 else 1, act, norm, rngs))
+        cin = width * Block.expansion
+      h, w = -(-h // stride), -(-w // stride)
+    self.blocks = nnx.List(blocks)
+    self.global_pool = global_pool
+    self.head = Synapse(cin if global_pool else cin * h * w, num_classes, kind="linear", rngs=rngs)
+
+  def __call__(self, x):
+    x = self.stem_act(self.stem(x))
+    if self.stem_pool is not None:
+      x = self.stem_pool(x)
+    for blk in self.blocks:
+      x = blk(x)
+    x = x.mean(axis=(-3, -2)) if self.global_pool else flatten_features(x, 3)
+    return self.head(x)
+
+
+# --- named architectures -----------------------------------------------------------------------
+
+def mlp(in_shape=(28, 28, 1), hidden=(256, 256), num_classes=10, **kw) -> MLP:
+  return MLP(in_shape, hidden, num_classes, **kw)
+
+
+def small_cnn(in_shape=(28, 28, 1), num_classes=10, **kw) -> CNN:
+  """2 convs (16, 32) with pooling: for 8×8 and 28×28 inputs."""
+  pools = (True, True) if in_shape[0] >= 16 else (False, True)
+  return CNN(in_shape, (16, 32), pools, num_classes, **kw)
+
+
+def cnn4(in_shape=(28, 28, 1), num_classes=10, **kw) -> CNN:
+  """4 convs (32, 32, 64, 64), pooling after the 2nd and 4th."""
+  return CNN(in_shape, (32, 32, 64, 64), (False, True, False, True), num_classes, **kw)
+
+
+def vgg11(**kw) -> VGG:
+  return VGG(11, **kw)
+
+
+def vgg13(**kw) -> VGG:
+  return VGG(13, **kw)
+
+
+def vgg16(**kw) -> VGG:
+  return VGG(16, **kw)
+
+
+def snn2ann_vgg13(in_shape=(32, 32, 3), **kw) -> VGG:
+  """SNN2ANN's VGG-13: pools in blocks 3–5 on CIFAR (32→4), Linear(4·4·512) head (spec §4.5)."""
+  tiny = in_shape[0] >= 64
+  cfg = (64, 64, *(("M",) if tiny else ()), 128, 128, "M", 256, 256, 256, "M",
+         512, 512, 512, "M", 512, 512, 512)
+  return VGG(13, in_shape=in_shape, cfg=cfg, **kw)
+
+
+def resnet17(in_shape=(32, 32, 3), **kw) -> ResNet:
+  """SNN2ANN's ResNet-17: stem + 8 basic blocks, no global pool (spec §4.4)."""
+  strides = (1, 1, 2, 2) if in_shape[0] <= 32 else (1, 2, 2, 2)
+  return ResNet((2, 2, 2, 2), strides=strides, in_shape=in_shape, global_pool=False, **kw)
+
+
+def resnet18(stem="cifar", **kw) -> ResNet:
+  return ResNet((2, 2, 2, 2), stem=stem, **kw)
+
+
+def resnet34(stem="cifar", **kw) -> ResNet:
+  return ResNet((3, 4, 6, 3), stem=stem, **kw)
+
+
+def resnet50(stem="imagenet", **kw) -> ResNet:
+  kw.setdefault("in_shape", (224, 224, 3) if stem == "imagenet" else (32, 32, 3))
+  kw.setdefault("num_classes", 1000 if stem == "imagenet" else 10)
+  return ResNet((3, 4, 6, 3), block="bottleneck", stem=stem, **kw)
+
+
+def resnet20(**kw) -> ResNet:
+  """QCFS's "ResNet4Cifar": 16/32/64 channels, [3, 3, 3] basic blocks."""
+  return ResNet((3, 3, 3), widths=(16, 32, 64), strides=(1, 2, 2), stem_width=16, **kw)
