@@ -55,7 +55,7 @@ def _pure(tree) -> Tree:
   if isinstance(tree, nnx.Module):
     tree = nnx.state(tree)
   if isinstance(tree, nnx.State):
-    return tree.to_pure_dict()
+    return nnx.to_pure_dict(tree)
   if isinstance(tree, Mapping):
     return {k: _pure(v) if isinstance(v, Mapping) else v for k, v in tree.items()}
   raise ValueError(f"expected a model, an nnx.State or a nested dict, got {type(tree).__name__}.")
@@ -317,9 +317,8 @@ def to_spiking(model, rule: Rule = "auto", T: int = 4, *, template: nnx.Module |
         m.spec, m.T, m.mode = spec, T, way
   converted = convert_params(model, sites, rule, thresholds=thresholds, levels=levels, eps=eps)
   graphdef, abstract = nnx.split(template)
-  target = abstract.to_pure_dict()
-  filled = _fill(target, converted, ())
-  abstract.replace_by_pure_dict(filled)
+  filled = _fill(nnx.to_pure_dict(abstract), converted, ())
+  nnx.replace_by_pure_dict(abstract, filled)
   return nnx.merge(graphdef, abstract)
 
 
