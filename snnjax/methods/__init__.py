@@ -5,4 +5,4 @@ over an NNX model (what the training loop differentiates), plus the
 activation spec and conversion rule it needs.
 """
 
-from snnjax.methods import ann, bptt, common
+from snnjax.methods import ann, bptt, common, noise_adaptor, noise_t1

@@ -63,8 +63,8 @@ def module_loss(model, batch, key=None, *, T: int, way: str = "auto",
 
 
 def make_loss_fn(model, *, T: int, **kw):
-  """``(loss_fn, params, rest)`` for plain-JAX/optax training of a spiking model.
+  """``(loss_fn, params, stats)`` for plain-JAX/optax training of a spiking model.
 
-  ``loss_fn(params, batch, key=None, rest=rest) -> (loss, (logits, new_rest))``.
+  ``loss_fn(params, batch, key=None, stats=stats) -> (loss, (logits, new_stats))``.
   """
   return functionalize(model, functools.partial(module_loss, T=T, **kw))

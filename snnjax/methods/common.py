@@ -23,18 +23,20 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 def functionalize(model: nnx.Module, module_loss: Callable):
   """Turn ``module_loss(model, batch, key) -> (loss, logits)`` into a pure function.
 
-  Returns ``(loss_fn, params, rest)`` with
-  ``loss_fn(params, batch, key=None, rest=rest) -> (loss, (logits, new_rest))``:
+  Returns ``(loss_fn, params, stats)`` with
+  ``loss_fn(params, batch, key=None, stats=stats) -> (loss, (logits, new_stats))``:
   differentiate it with ``jax.value_and_grad(loss_fn, has_aux=True)`` and
-  apply any optax optimizer to ``params``; ``new_rest`` carries updated
-  BatchNorm statistics.
+  apply any optax optimizer to ``params``. ``stats`` are the BatchNorm
+  statistics (updated in training mode); every other variable (fixed
+  thresholds) is a constant of the function, so its input and output
+  structures never change and a jitted step compiles once.
   """
-  graphdef, params, rest0 = nnx.split(model, nnx.Param, ...)
+  graphdef, params, stats0, consts = nnx.split(model, nnx.Param, nnx.BatchStat, ...)
 
-  def loss_fn(params, batch, key=None, rest=rest0):
+  def loss_fn(params, batch, key=None, stats=stats0):
     # copy=True: merge would otherwise reuse (and later mutate) the caller's Variables.
-    m = nnx.merge(graphdef, params, rest, copy=True)
+    m = nnx.merge(graphdef, params, stats, consts, copy=True)
     loss, logits = module_loss(m, batch, key)
-    return loss, (logits, nnx.state(m, nnx.Not(nnx.Param)))
+    return loss, (logits, nnx.state(m, nnx.BatchStat))
 
-  return loss_fn, params, rest0
+  return loss_fn, params, stats0

@@ -150,14 +150,14 @@ class Pool(nnx.Module):
     # lax.reduce_window over [N, H, W, C] with any leading axes folded into N.
     # (flax's avg_pool divides by an int32 count under extra batch axes, which
     # strict dtype promotion rejects.) Average pooling counts padding, like
-    # PyTorch's default count_include_pad=True.
+    # PyTorch's default count_include_pad=True. Scalar init values make JAX use the
+    # differentiable sum/max window primitives.
     lead = x.shape[:-3]
     y = x.reshape((-1,) + x.shape[-3:])
     dims, strides = (1,) + self.window + (1,), (1,) + self.strides + (1,)
     if self.kind == "avg":
-      y = jax.lax.reduce_window(y, jnp.zeros((), y.dtype), jax.lax.add, dims, strides, self.padding)
+      y = jax.lax.reduce_window(y, 0.0, jax.lax.add, dims, strides, self.padding)
       y = y / float(self.window[0] * self.window[1])
     else:
-      y = jax.lax.reduce_window(y, jnp.asarray(-jnp.inf, y.dtype), jax.lax.max, dims, strides,
-                                self.padding)
+      y = jax.lax.reduce_window(y, -jnp.inf, jax.lax.max, dims, strides, self.padding)
     return y.reshape(lead + y.shape[1:])

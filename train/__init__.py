@@ -1,0 +1,1 @@
+"""The snnjax training program: ``python -m train --config train/configs/<name>.py``."""

@@ -1,0 +1,18 @@
+"""ReLU ANN → classic conversion (99.9th-percentile thresholds, v0 = 0).
+
+Command:   python -m train --config train/configs/ann.py --workdir runs/ann
+Runtime:   ~1 min on a 2-core CPU (mnist5k MLP).
+Variants:  :tiny (tests).
+"""
+
+from train.configs.common import base, tiny
+
+
+def get_config(variant: str = ""):
+  c = base("ann")
+  c.eval_T = (8, 16, 32, 64, 128, 256)
+  if variant == "tiny":
+    tiny(c)
+  elif variant:
+    raise ValueError(f"unknown variant {variant!r}")
+  return c

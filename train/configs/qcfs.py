@@ -1,0 +1,25 @@
+"""QCFS baseline: quantized (L=4) ANN → IF SNN (θ = λ, v0 = θ/2).
+
+Command:   python -m train --config train/configs/qcfs.py --workdir runs/qcfs
+Runtime:   ~1–2 min on a 2-core CPU (mnist5k MLP); seconds on one GPU.
+Variants:  :tiny (tests); :cnn (mnist5k, 4-layer CNN, ~10 min on CPU);
+           :cifar10_vgg16 (QCFS README setting, L=4, 300 epochs; tfds cifar10 on disk).
+"""
+
+from train.configs.common import base, tiny
+
+
+def get_config(variant: str = ""):
+  c = base("qcfs")
+  c.levels = 4
+  c.eval_T = (1, 2, 4, 8, 16, 32, 64)
+  if variant == "tiny":
+    tiny(c)
+  elif variant == "cnn":
+    c.model, c.epochs = "small_cnn", 10
+  elif variant == "cifar10_vgg16":
+    c.dataset, c.model, c.epochs, c.batch_size = "cifar10", "vgg16", 300, 128
+    c.optimizer, c.learning_rate, c.weight_decay, c.threshold_lr = "sgd", 0.1, 5e-4, 0.1
+  elif variant:
+    raise ValueError(f"unknown variant {variant!r}")
+  return c

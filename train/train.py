@@ -1,0 +1,320 @@
+"""Training library: train a model by any method, convert it, evaluate it at several T.
+
+``train_and_evaluate(config, workdir)`` is the whole job; the pieces
+(``build_model``, ``make_optimizer``, ``Trainer``) are importable on their own.
+The training step is one ``jax.jit`` over (params, BN stats, optimizer state,
+global batch, key): parameters replicated, batch sharded over a ``data``
+mesh axis. It compiles once (``Trainer.traces`` counts its traces).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+import snnjax.nn as sn
+from snnjax import checkpoint, convert, data, parallel, simulate
+from snnjax.methods import ann, bptt, common, noise_adaptor, noise_t1
+
+__all__ = ["METHODS", "activation_for", "build_model", "make_optimizer", "Trainer",
+           "train_and_evaluate", "format_table"]
+
+METHODS = ("ann", "qcfs", "noise_t1", "noise_adaptor", "bptt")
+THRESHOLD_PARAMS = ("lam", "threshold", "step_size")
+
+
+def activation_for(config):
+  """(activation spec, module_loss, conversion rule or None) of ``config.method``."""
+  m = config.method
+  if m == "ann":
+    return sn.relu(), ann.module_loss, "percentile"
+  if m == "qcfs":
+    return sn.qcfs(L=config.levels, lam=config.init_threshold), ann.module_loss, "qcfs"
+  if m == "noise_t1":
+    n = config.noise
+    act = noise_t1.noisy_spike(threshold=1.0, learn_threshold=n.learn_threshold, noise=n.kind,
+                               mean=n.mean, std=n.std, gradient=n.gradient, surrogate=n.surrogate,
+                               alpha=n.alpha, eval_noise=n.eval_noise, rng=n.rng)
+    return act, noise_t1.module_loss, "noise_t1"
+  if m == "noise_adaptor":
+    act = noise_adaptor.noisy_quant(levels=config.levels, lam=config.init_threshold,
+                                    alpha=config.alpha, variant=config.variant)
+    return act, noise_adaptor.module_loss, "noise_adaptor"
+  if m == "bptt":
+    loss = functools.partial(bptt.module_loss, T=config.T, way=config.way, loss=config.bptt_loss)
+    return bptt.default_act(T=config.T), loss, None
+  raise ValueError(f"unknown method {m!r}; choose one of {list(METHODS)}.")
+
+
+def build_model(config, ds: data.Dataset, act, seed: int | None = None):
+  """A zoo model by ``config.model`` name, sized for ``ds``."""
+  name = config.model
+  kw = dict(config.model_kwargs) if "model_kwargs" in config else {}
+  rngs = nnx.Rngs(config.seed if seed is None else seed)
+  builder = getattr(sn, name, None)
+  if builder is None or not callable(builder):
+    raise ValueError(f"unknown model {name!r}; see snnjax.nn (mlp, small_cnn, cnn4, vgg16, resnet18, ...).")
+  if name == "mlp":
+    kw.setdefault("hidden", tuple(config.hidden))
+  return builder(in_shape=ds.shape, num_classes=ds.num_classes, act=act, norm=config.norm,
+                 rngs=rngs, **kw)
+
+
+def _is_threshold(path, _) -> bool:
+  return str(path[-1]) in THRESHOLD_PARAMS
+
+
+def make_optimizer(config, params, total_steps: int) -> optax.GradientTransformation:
+  """optax optimizer from the config; threshold-like parameters (λ, θ, s) get
+  ``config.threshold_lr`` (their own rate, no weight decay)."""
+
+  def opt(lr, wd):
+    sched = optax.cosine_decay_schedule(lr, max(total_steps, 1)) if config.schedule == "cosine" \
+        else optax.constant_schedule(lr)
+    if config.optimizer == "adam":
+      return optax.adamw(sched, weight_decay=wd) if wd else optax.adam(sched)
+    if config.optimizer == "sgd":
+      return optax.chain(optax.add_decayed_weights(wd), optax.sgd(sched, momentum=0.9, nesterov=False))
+    raise ValueError(f"optimizer must be 'adam' or 'sgd', got {config.optimizer!r}.")
+
+  labels = jax.tree_util.tree_map_with_path(
+      lambda p, v: "threshold" if _is_threshold([getattr(k, "key", k) for k in p], v) else "weight",
+      params)
+  return optax.multi_transform(
+      {"weight": opt(config.learning_rate, config.weight_decay),
+       "threshold": opt(config.threshold_lr or config.learning_rate, 0.0)}, labels)
+
+
+class Trainer:
+  """Holds the functional training state and the compiled step."""
+
+  def __init__(self, model, module_loss, tx, mesh):
+    self.loss_fn, params, stats = common.functionalize(model, module_loss)
+    self.graphdef_model = model
+    self.mesh, self.tx = mesh, tx
+    self.traces = 0
+    opt_state = tx.init(params)
+    self.state = parallel.replicate({"params": params, "stats": stats, "opt": opt_state}, mesh)
+    repl = parallel.replicated(mesh)
+
+    def step(state, batch, key):
+      self.traces += 1  # Python side effect: runs once per trace, not per step
+      grad_fn = jax.value_and_grad(self.loss_fn, has_aux=True)
+      (loss, (logits, stats)), grads = grad_fn(state["params"], batch, key, state["stats"])
+      # optax's Adam bias correction mixes a float and the int32 step count.
+      with jax.numpy_dtype_promotion("standard"):
+        updates, opt = self.tx.update(grads, state["opt"], state["params"])
+      params = optax.apply_updates(state["params"], updates)
+      acc = (jnp.argmax(logits, -1) == batch["label"]).mean()
+      return {"params": params, "stats": stats, "opt": opt}, {"loss": loss, "accuracy": acc}
+
+    self._step = jax.jit(step, donate_argnums=(0,), out_shardings=(repl, repl))
+
+  def step(self, batch, key):
+    self.state, metrics = self._step(self.state, batch, key)
+    return metrics
+
+  def model(self):
+    """An NNX model holding the current parameters and statistics."""
+    m = nnx.clone(self.graphdef_model)
+    nnx.update(m, jax.device_get(self.state["params"]), jax.device_get(self.state["stats"]))
+    return m
+
+
+def _steps(config, n_train: int) -> int:
+  if config.num_steps:
+    return int(config.num_steps)
+  return int(math.ceil(config.epochs * n_train / config.batch_size))
+
+
+def _train(config, ds, act, module_loss, workdir, *, resume: bool, tag: str, log=print):
+  """Train one model; returns (model, history, trainer)."""
+  mesh = parallel.make_mesh(config.num_devices, multihost=config.multihost)
+  local_bs = parallel.check_batch(config.batch_size, mesh)
+  model = build_model(config, ds, act)
+  total = _steps(config, len(ds.train))
+  trainer = Trainer(model, module_loss, make_optimizer(config, nnx.state(model, nnx.Param), total), mesh)
+  it = data.batches(ds.train, local_bs, seed=config.seed + jax.process_index(),
+                    normalization=data.NORMALIZATION.get(ds.name))
+  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints", tag)) if config.checkpoint_every else None
+  start, history = 0, []
+  if resume and ckpt is not None:
+    restored = ckpt.restore(trainer.state, report=log)
+    if restored is not None:
+      start, state, meta = restored
+      trainer.state = parallel.replicate(state, mesh)
+      it.set_state(meta["data"])
+      history = meta.get("history", [])
+      log(f"[{tag}] resumed from step {start}")
+  base_key = jax.random.key(config.seed)
+  stop = min(total, config.stop_after) if config.stop_after else total
+  bar = None
+  if config.progress:
+    from tqdm.auto import tqdm
+    # disable=None: a bar on a terminal, nothing in logs and CI
+    bar = tqdm(total=total, initial=start, desc=tag, leave=False, dynamic_ncols=True, disable=None)
+  t0, seen = time.perf_counter(), 0
+  for step in range(start, stop):
+    batch = parallel.global_batch(next(it), mesh)
+    metrics = trainer.step(batch, jax.random.fold_in(base_key, step))
+    seen += config.batch_size
+    if (step + 1) % config.log_every == 0 or step + 1 == stop:
+      m = {k: float(v) for k, v in jax.device_get(metrics).items()}
+      history.append({"step": step + 1, **m})
+      if bar is not None:
+        bar.set_postfix(loss=f"{m['loss']:.3f}", acc=f"{m['accuracy']:.3f}",
+                        img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+    if bar is not None:
+      bar.update(1)
+    if ckpt is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == stop):
+      ckpt.save(step + 1, trainer.state, {"data": it.get_state(), "history": history})
+  if bar is not None:
+    bar.close()
+  if ckpt is not None:
+    ckpt.close()
+  return trainer.model(), history, trainer
+
+
+def _accuracy(model, split, batch_size=500) -> float:
+  m = nnx.clone(model)
+  m.eval()
+  graphdef, state = nnx.split(m)
+  f = jax.jit(lambda s, x: jnp.argmax(nnx.merge(graphdef, s)(x), -1))
+  correct = sum(int((np.asarray(f(state, split.images[i:i + batch_size])) ==
+                     split.labels[i:i + batch_size]).sum()) for i in range(0, len(split), batch_size))
+  return correct / len(split)
+
+
+def _snn_eval(snn, split, Ts, config) -> dict:
+  r = simulate.evaluate(snn, split.images, split.labels, T=max(Ts), batch_size=config.eval_batch_size,
+                        way=config.eval_way)
+  r["by_T"] = {str(t): r["accuracy"][t - 1] for t in Ts}
+  return r
+
+
+def train_and_evaluate(config, workdir: str, *, resume: bool = False, log=print) -> dict:
+  """Train by ``config.method``, convert, evaluate at ``config.eval_T``; write outputs."""
+  t_start = time.perf_counter()
+  os.makedirs(workdir, exist_ok=True)
+  ds = data.load(config.dataset, data_dir=config.data_dir or None, download=config.download)
+  test = _arrays(ds, ds.test, config.eval_examples)
+  act, module_loss, rule = activation_for(config)
+  model, history, trainer = _train(config, ds, act, module_loss, workdir, resume=resume, tag=config.method)
+  if config.stop_after and config.stop_after < _steps(config, len(ds.train)):
+    return {"stopped_at": config.stop_after, "params": trainer.state["params"], "history": history}
+  Ts = sorted(set(int(t) for t in config.eval_T))
+  results: dict[str, Any] = {"method": config.method, "dataset": ds.name, "model": config.model,
+                             "history": history}
+  results["trained_accuracy"] = _accuracy(model, test)
+  if rule is None:  # trained as a spiking net: simulate it directly
+    snn = model
+  else:
+    thresholds = None
+    if rule == "percentile":
+      thresholds = convert.calibrate(model, _calib_batches(ds, config), percentile=config.percentile)
+    snn = convert.to_spiking(model, rule, T=max(Ts), thresholds=thresholds)
+  r = _snn_eval(snn, test, Ts, config)
+  results.update(snn_accuracy=r["by_T"], accuracy_every_t=r["accuracy"], firing_rates=r["firing_rates"],
+                 sops=r["sops_per_image"], macs=r["macs_per_image"], energy_j=r["energy_j_per_image"])
+  if config.compare_maxnorm:
+    relu_model, relu_hist, _ = _train(config, ds, sn.relu(), ann.module_loss, workdir, resume=resume,
+                                      tag="ann_baseline")
+    th = convert.calibrate(relu_model, _calib_batches(ds, config), percentile=config.percentile)
+    results["ann_accuracy"] = _accuracy(relu_model, test)
+    results["maxnorm_snn_accuracy"] = _snn_eval(
+        convert.to_spiking(relu_model, "percentile", T=max(Ts), thresholds=th), test, Ts, config)["by_T"]
+    results["maxnorm_half_snn_accuracy"] = _snn_eval(
+        convert.to_spiking(relu_model, "percentile", T=max(Ts), thresholds=th, v0="half"),
+        test, Ts, config)["by_T"]
+  results["wall_seconds"] = time.perf_counter() - t_start
+  results["train_step_traces"] = trainer.traces
+  results["config"] = json.loads(config.to_json_best_effort())
+  with open(os.path.join(workdir, "results.json"), "w") as f:
+    json.dump(results, f, indent=1)
+  if config.plots:
+    _plots(results, workdir)
+  return results
+
+
+def _arrays(ds, split, limit: int = 0) -> data.Split:
+  """A split as normalised in-memory arrays (the first ``limit`` examples if > 0)."""
+  n = min(len(split), limit) if limit else len(split)
+  if isinstance(split, data.Split):
+    images, labels = split.images[:n], split.labels[:n]
+  else:
+    exs = [split[i] for i in range(n)]
+    images, labels = np.stack([e["image"] for e in exs]), np.stack([e["label"] for e in exs])
+  norm = data.NORMALIZATION.get(ds.name)
+  if norm:
+    images = (images - np.asarray(norm[0], np.float32)) / np.asarray(norm[1], np.float32)
+  return data.Split(images, labels)
+
+
+def _calib_batches(ds, config):
+  train = _arrays(ds, ds.train, config.calib_batches * config.batch_size)
+  return [train.images[i:i + config.batch_size] for i in range(0, len(train), config.batch_size)]
+
+
+def _plots(results, workdir):
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  Ts = [int(t) for t in results["snn_accuracy"]]
+  fig, ax = plt.subplots(figsize=(5, 3.5))
+  ax.plot(Ts, [100 * v for v in results["snn_accuracy"].values()], "o-", label=f"{results['method']} → SNN")
+  for key, label in (("maxnorm_snn_accuracy", "classic conversion (v0=0)"),
+                     ("maxnorm_half_snn_accuracy", "classic conversion (v0=θ/2)")):
+    if key in results:
+      ax.plot(Ts, [100 * v for v in results[key].values()], "s--", label=label)
+  ax.axhline(100 * results["trained_accuracy"], color="gray", ls=":", label="trained net")
+  ax.set(xscale="log", xlabel="time steps T", ylabel="test accuracy (%)", title=results["dataset"])
+  ax.set_xticks(Ts, [str(t) for t in Ts])
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(os.path.join(workdir, "accuracy_vs_T.png"), dpi=120)
+  fig, ax = plt.subplots(figsize=(5, 3))
+  rates = results["firing_rates"]
+  ax.bar(range(len(rates)), list(rates.values()))
+  ax.set_xticks(range(len(rates)), list(rates), rotation=45, ha="right", fontsize=7)
+  ax.set(ylabel="spikes / neuron / step", title="firing rates")
+  fig.tight_layout()
+  fig.savefig(os.path.join(workdir, "firing_rates.png"), dpi=120)
+  fig, ax = plt.subplots(figsize=(5, 3))
+  h = results["history"]
+  ax.plot([r["step"] for r in h], [r["loss"] for r in h], label="loss")
+  ax2 = ax.twinx()
+  ax2.plot([r["step"] for r in h], [r["accuracy"] for r in h], color="C1", label="train acc")
+  ax.set(xlabel="step", ylabel="loss", title="training")
+  fig.tight_layout()
+  fig.savefig(os.path.join(workdir, "training_curve.png"), dpi=120)
+  plt.close("all")
+
+
+def format_table(results: dict) -> str:
+  """One table: accuracy (%) of each network at each T."""
+  Ts = list(results["snn_accuracy"])
+  rows = [(f"{results['method']} → SNN", results["snn_accuracy"])]
+  if "maxnorm_snn_accuracy" in results:
+    rows += [("ReLU ANN → SNN, 99.9% (v0=0)", results["maxnorm_snn_accuracy"]),
+             ("ReLU ANN → SNN, 99.9% (v0=θ/2)", results["maxnorm_half_snn_accuracy"])]
+  w = max(len(r[0]) for r in rows) + 2
+  lines = [f"{results['dataset']} / {results['model']} — test accuracy (%)",
+           f"{'trained net (' + results['method'] + ', noise off)':<{w}}{100 * results['trained_accuracy']:6.2f}"]
+  if "ann_accuracy" in results:
+    lines.append(f"{'ReLU ANN':<{w}}{100 * results['ann_accuracy']:6.2f}")
+  lines.append(f"{'T':<{w}}" + "".join(f"{t:>7}" for t in Ts))
+  for name, accs in rows:
+    lines.append(f"{name:<{w}}" + "".join(f"{100 * accs[t]:7.2f}" for t in Ts))
+  lines.append(f"SOPs/image {results['sops']:.3g}, energy {results['energy_j'] * 1e6:.3g} µJ/image, "
+               f"{results['wall_seconds']:.0f} s")
+  return "\n".join(lines)
