@@ -26,7 +26,7 @@ import snnjax.nn as sn
 from snnjax import checkpoint, convert, data, parallel, simulate
 from snnjax.methods import ann, bptt, common, noise_adaptor, noise_t1
 
-__all__ = ["METHODS", "activation_for", "build_model", "make_optimizer", "Trainer",
+__all__ = ["METHODS", "activation_for", "build_model", "make_optimizer", "Trainer", "train_model",
            "train_and_evaluate", "format_table"]
 
 METHODS = ("ann", "qcfs", "noise_t1", "noise_adaptor", "bptt")
@@ -137,8 +137,14 @@ def _steps(config, n_train: int) -> int:
   return int(math.ceil(config.epochs * n_train / config.batch_size))
 
 
-def _train(config, ds, act, module_loss, workdir, *, resume: bool, tag: str, log=print):
-  """Train one model; returns (model, history, trainer)."""
+def train_model(config, ds, act, module_loss, workdir, *, resume: bool = False, tag: str = "model",
+                log=print):
+  """Train one model by ``module_loss``; returns ``(model, history, trainer)``.
+
+  Checkpoints go to ``workdir/checkpoints/<tag>`` every ``config.checkpoint_every``
+  steps; ``resume=True`` continues from the newest good one (parameters,
+  statistics, optimizer state, data-iterator position, history).
+  """
   mesh = parallel.make_mesh(config.num_devices, multihost=config.multihost)
   local_bs = parallel.check_batch(config.batch_size, mesh)
   model = build_model(config, ds, act)
@@ -209,7 +215,7 @@ def train_and_evaluate(config, workdir: str, *, resume: bool = False, log=print)
   ds = data.load(config.dataset, data_dir=config.data_dir or None, download=config.download)
   test = _arrays(ds, ds.test, config.eval_examples)
   act, module_loss, rule = activation_for(config)
-  model, history, trainer = _train(config, ds, act, module_loss, workdir, resume=resume, tag=config.method)
+  model, history, trainer = train_model(config, ds, act, module_loss, workdir, resume=resume, tag=config.method)
   if config.stop_after and config.stop_after < _steps(config, len(ds.train)):
     return {"stopped_at": config.stop_after, "params": trainer.state["params"], "history": history}
   Ts = sorted(set(int(t) for t in config.eval_T))
@@ -227,7 +233,7 @@ def train_and_evaluate(config, workdir: str, *, resume: bool = False, log=print)
   results.update(snn_accuracy=r["by_T"], accuracy_every_t=r["accuracy"], firing_rates=r["firing_rates"],
                  sops=r["sops_per_image"], macs=r["macs_per_image"], energy_j=r["energy_j_per_image"])
   if config.compare_maxnorm:
-    relu_model, relu_hist, _ = _train(config, ds, sn.relu(), ann.module_loss, workdir, resume=resume,
+    relu_model, relu_hist, _ = train_model(config, ds, sn.relu(), ann.module_loss, workdir, resume=resume,
                                       tag="ann_baseline")
     th = convert.calibrate(relu_model, _calib_batches(ds, config), percentile=config.percentile)
     results["ann_accuracy"] = _accuracy(relu_model, test)

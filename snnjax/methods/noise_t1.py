@@ -47,6 +47,10 @@ class NoiseKey(nnx.Variable):
   """The PRNG key a noisy layer draws from in the current forward pass."""
 
 
+class FixedNoise(nnx.Variable):
+  """A noise tensor ξ used instead of a draw (analysis; spec I-12)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class NoisySpikeSpec(ActSpec):
   threshold: float = 1.0
@@ -97,12 +101,15 @@ class NoisySpike(nnx.Module):
     self.threshold = nnx.Param(theta) if spec.learn_threshold else Threshold(theta)
     self.v0_fraction = spec.mean  # the converter's initial potential, v[0] = μ
     self.deterministic = False    # toggled by model.train() / model.eval()
-    self.fixed_noise = None       # an array ξ to use instead of a draw (analysis, I-12)
+
+  def fix_noise(self, xi) -> None:
+    """Use the array ``xi`` as the membrane noise of every forward pass."""
+    self.fixed_noise = FixedNoise(jnp.asarray(xi, jnp.float32))
 
   def draw(self, shape, dtype, theta):
     s = self.spec
-    if self.fixed_noise is not None:
-      return jnp.broadcast_to(self.fixed_noise, shape).astype(dtype)
+    if hasattr(self, "fixed_noise"):
+      return jnp.broadcast_to(self.fixed_noise[...], shape).astype(dtype)
     mu = s.mean * theta
     if s.noise == "none" or (self.deterministic and not s.eval_noise):
       return jnp.broadcast_to(mu, shape).astype(dtype)

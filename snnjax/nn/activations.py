@@ -33,6 +33,10 @@ class CalibStat(nnx.Variable):
   """A statistic of a ReLU's output recorded for threshold calibration."""
 
 
+class InitialPotential(nnx.Variable):
+  """An explicit initial membrane potential ``v[0]`` (overrides ``spec.v0``)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ActSpec:
   """Base class of activation specs: ``build(feature_ndim, rngs) -> nnx.Module``."""
@@ -157,6 +161,13 @@ class Spiking(nnx.Module):
   def params(self) -> neurons.NeuronParams:
     return self.spec.neuron_params(self.threshold[...])
 
+  def set_initial_potential(self, v0) -> None:
+    """Start every run from the array ``v0`` (broadcast to one step's input shape)."""
+    self.v0_array = InitialPotential(jnp.asarray(v0, jnp.float32))
+
+  def _v0(self):
+    return self.v0_array[...] if hasattr(self, "v0_array") else self.spec.v0
+
   def _count(self, out):
     fired = (out != 0).astype(jnp.float32)
     stats = jnp.stack([fired.sum(), jnp.asarray(fired.size, jnp.float32)])
@@ -168,7 +179,7 @@ class Spiking(nnx.Module):
     p = self.params()
     if self.mode == "step":
       if not hasattr(self, "membrane"):
-        self.membrane = Membrane(neurons.initial_potential(p, h.shape, self.spec.v0, h.dtype))
+        self.membrane = Membrane(neurons.initial_potential(p, h.shape, self._v0(), h.dtype))
       st, out = neurons.step(p, neurons.NeuronState(self.membrane[...]), h)
       self.membrane[...] = st.v
     else:
@@ -178,7 +189,7 @@ class Spiking(nnx.Module):
             f"spiking layer expects [B, ...] or [T, B, ...] with {self.feature_ndim} feature "
             f"axes, got shape {h.shape}.")
       shape = h.shape if static else h.shape[1:]
-      st = neurons.init_state(p, shape, self.spec.v0, h.dtype)
+      st = neurons.init_state(p, shape, self._v0(), h.dtype)
       _, out = neurons.run(p, st, h, T=self.T if static else None, unroll=self.unroll)
     if self.record:
       self._count(out)

@@ -1,0 +1,137 @@
+"""The training program: tiny runs, devices, checkpoints, data errors, compile-once."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from snnjax import checkpoint, data
+from train import train
+from train.configs import noise_t1 as noise_cfg
+from train.configs import qcfs as qcfs_cfg
+
+ROOT = os.path.dirname(os.path.dirname(__file__))
+
+
+def tiny(module=noise_cfg, **overrides):
+  c = module.get_config("tiny")
+  with c.unlocked():
+    for k, v in overrides.items():
+      setattr(c, k, v)
+  return c
+
+
+def test_tiny_config_beats_chance_and_traces_once(tmp_path):
+  r = train.train_and_evaluate(tiny(), str(tmp_path))
+  assert r["trained_accuracy"] > 0.5  # chance is 0.1
+  assert r["snn_accuracy"]["8"] > 0.5
+  assert r["train_step_traces"] == 1
+  saved = json.load(open(tmp_path / "results.json"))
+  for k in ("method", "dataset", "model", "trained_accuracy", "snn_accuracy", "firing_rates", "sops",
+            "wall_seconds", "config"):
+    assert k in saved
+  assert set(saved["snn_accuracy"]) == {"1", "2", "4", "8"}
+
+
+def _losses(num_devices, tmp_path):
+  c = tiny(qcfs_cfg, num_devices=num_devices, num_steps=8, log_every=1)
+  ds = data.load(c.dataset)
+  act, loss, _ = train.activation_for(c)
+  _, history, trainer = train.train_model(c, ds, act, loss, str(tmp_path / str(num_devices)))
+  assert trainer.traces == 1
+  return np.asarray([h["loss"] for h in history])
+
+
+def test_eight_devices_match_one(tmp_path):
+  assert len(jax.devices()) == 8
+  one, eight = _losses(1, tmp_path), _losses(8, tmp_path)
+  # same math, different reduction order across devices: agree to float32 round-off
+  np.testing.assert_allclose(eight, one, rtol=1e-4, atol=1e-5)
+
+
+def test_batch_not_divisible_by_devices(tmp_path):
+  c = tiny(batch_size=60)
+  with pytest.raises(ValueError, match="not divisible by the 8 devices"):
+    train.train_and_evaluate(c, str(tmp_path))
+
+
+def _params(c, workdir, resume=False):
+  ds = data.load(c.dataset)
+  act, loss, _ = train.activation_for(c)
+  model, history, _ = train.train_model(c, ds, act, loss, workdir, resume=resume, log=lambda *_: None)
+  return nnx.to_pure_dict(nnx.state(model, nnx.Param)), history
+
+
+def test_kill_and_resume_reproduces_uninterrupted(tmp_path):
+  base = dict(num_steps=12, checkpoint_every=4, log_every=2)
+  full, hist_full = _params(tiny(**base), str(tmp_path / "full"))
+  _params(tiny(**base, stop_after=6), str(tmp_path / "killed"))  # "killed" after step 6
+  resumed, hist_res = _params(tiny(**base), str(tmp_path / "killed"), resume=True)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7),
+               full, resumed)
+  assert [h["step"] for h in hist_res] == [h["step"] for h in hist_full]
+
+
+def test_corrupt_checkpoint_is_reported_and_kept(tmp_path):
+  ck = checkpoint.Checkpointer(str(tmp_path))
+  tree = {"w": np.arange(4.0, dtype=np.float32)}
+  for step in (1, 2):
+    ck.save(step, {"w": tree["w"] + step}, {"step": step})
+  ck.wait()
+  # corrupt the newest: truncate every file of its array data
+  for root, _, files in os.walk(tmp_path / "2"):
+    for f in files:
+      if "meta" not in root:
+        open(os.path.join(root, f), "wb").close()
+  msgs = []
+  step, restored, meta = ck.restore(tree, report=msgs.append)
+  assert step == 1 and meta["step"] == 1
+  np.testing.assert_array_equal(restored["w"], tree["w"] + 1)
+  assert msgs and "step 2" in msgs[0] and "kept" in msgs[0]
+  assert os.path.isdir(tmp_path / "2")
+  ck.close()
+
+
+def test_offline_tfds_fails_fast_with_flag_name(tmp_path):
+  t = time.perf_counter()
+  with pytest.raises(FileNotFoundError, match="data_dir"):
+    data.load("mnist", data_dir=str(tmp_path))
+  assert time.perf_counter() - t < 30  # no network retries (they take ~200 s)
+
+
+def test_in_memory_arrays_and_bad_input():
+  rng = np.random.default_rng(0)
+  ds = data.from_arrays(rng.random((20, 4, 4, 1)).astype(np.float32), rng.integers(0, 3, 20),
+                        rng.random((5, 4, 4, 1)).astype(np.float32), rng.integers(0, 3, 5))
+  it = data.batches(ds.train, 8, seed=1)
+  b = next(it)
+  assert b["image"].shape == (8, 4, 4, 1) and b["label"].dtype == np.int32
+  with pytest.raises(ValueError, match="floating point"):
+    data.Split(np.zeros((3, 2), np.uint8), np.zeros(3, int))
+  with pytest.raises(ValueError, match="labels must have shape"):
+    data.Split(np.zeros((3, 2), np.float32), np.zeros(4, int))
+
+
+def test_embedded_splits_are_fixed():
+  d = data.load("mnist5k")
+  assert (len(d.train), len(d.test)) == (4000, 1000)
+  assert np.bincount(d.test.labels).tolist() == [100] * 10
+  assert 0.0 <= d.train.images.min() and d.train.images.max() <= 1.0
+  g = data.load("digits")
+  assert (len(g.train), len(g.test), g.shape) == (1437, 360, (8, 8, 1))
+
+
+def test_cli_writes_results(tmp_path):
+  out = subprocess.run([sys.executable, "-m", "train", "--config", "train/configs/qcfs.py:tiny",
+                        "--workdir", str(tmp_path), "--config.num_steps=20"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "qcfs → SNN" in out.stdout
+  r = json.load(open(tmp_path / "results.json"))
+  assert r["method"] == "qcfs" and r["config"]["num_steps"] == 20
