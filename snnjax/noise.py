@@ -8,12 +8,18 @@ Random numbers dominate the cost of a T=1 step on a CPU, so two generators are
 offered for each distribution:
 
 * ``"exact"``: :func:`jax.random.normal` / :func:`jax.random.uniform`.
-* ``"fast"`` (default): 32 random bits per element from XLA's counter-based
-  ``RngBitGenerator`` (seeded from the caller's key). Gaussian: the sum of the
-  four bytes of each word, centred and scaled — an Irwin–Hall(4) variable with
-  mean exactly 0 and variance exactly 1 (byte sum: mean 510, variance
-  4·(256²−1)/12 = 21845). Uniform: 24 bits with a half-ulp offset, mean
-  exactly ½.
+* ``"fast"`` (default): 32 bits per element from a counter-based hash — the
+  element index, Weyl-scrambled and passed twice through Wellons' "lowbias32"
+  integer hash with two seed words drawn from the caller's key. It is a handful
+  of integer ops per element that XLA fuses into the spike computation (no
+  random tensor is written to memory). Gaussian: the sum of the four bytes of
+  each word, centred and scaled — an Irwin–Hall(4) variable with mean exactly 0
+  and variance exactly 1 (byte sum: mean 510, variance 4·(256²−1)/12 = 21845),
+  so the first two moments of N(μ, σ²) are exact. Uniform: 24 bits with a
+  half-ulp offset, mean exactly ½.
+
+Measured on a 2-core CPU for 1.6 M elements inside a fused spike computation:
+no noise 0.66 ms, fast Gaussian 1.33 ms, ``jax.random.normal`` 5.6 ms.
 
 References:
   Jiang & Zhang, "A noise based novel strategy for faster SNN training",
@@ -36,11 +42,24 @@ _BYTE_SUM_MEAN = 4 * 127.5
 _BYTE_SUM_STD = math.sqrt(4 * (256.0**2 - 1) / 12)
 
 
+def _lowbias32(x):
+  # C. Wellons' lowbias32 integer hash (bias ≈ 0.17 on his avalanche measure).
+  x = x ^ (x >> 16)
+  x = x * jnp.uint32(0x7FEB352D)
+  x = x ^ (x >> 15)
+  x = x * jnp.uint32(0x846CA68B)
+  return x ^ (x >> 16)
+
+
 def random_bits(key: PRNGKeyArray, shape) -> Array:
-  """uint32 bits from XLA's RngBitGenerator, seeded by ``key``."""
-  seed = jax.random.bits(key, (4,), jnp.uint32)
-  _, bits = jax.lax.rng_bit_generator(seed, tuple(shape), dtype=jnp.uint32)
-  return bits
+  """uint32 bits per element from a counter-based hash seeded by ``key``."""
+  shape = tuple(shape)
+  n = math.prod(shape)
+  if n >= 2**32:
+    raise ValueError(f"fast noise covers at most 2**32 elements per draw, got {n}; use method='exact'.")
+  seed = jax.random.bits(key, (2,), jnp.uint32)
+  i = jax.lax.iota(jnp.uint32, n).reshape(shape)
+  return _lowbias32(_lowbias32(i * jnp.uint32(0x9E3779B9) + seed[0]) ^ seed[1])
 
 
 def standard_normal(key: PRNGKeyArray, shape, dtype=jnp.float32,

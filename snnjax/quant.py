@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from snnjax.noise import standard_uniform
+
 __all__ = ["floor_ste", "round_ste", "qcfs", "quantize", "noisy_quantize"]
 
 
@@ -67,13 +69,16 @@ def quantize(v: Array, s: ArrayLike, p: int) -> Array:
 
 
 def noisy_quantize(key: PRNGKeyArray, v: Float[Array, "*shape"], s: ArrayLike, p: int, *,
-                   alpha: float = 1.0, variant: Literal["A", "B"] = "A") -> Float[Array, "*shape"]:
+                   alpha: float = 1.0, variant: Literal["A", "B"] = "A",
+                   rng: Literal["fast", "exact"] = "fast") -> Float[Array, "*shape"]:
   """Noise Adaptor training activation with ``ε ~ U(−α/2, α/2)`` per element.
 
   * variant ``"A"`` (default, the paper's literal form): ``s·clip(v/s + ε, 0, p)``,
     no rounding; differentiable by plain autograd.
   * variant ``"B"`` (stochastic rounding): ``s·clip(⌊v/s + ε + ½⌋, 0, p)``
     with a straight-through floor; ``α = 0`` equals QCFS with ``λ = p·s``.
+
+  ``rng`` selects the uniform generator (:func:`snnjax.noise.standard_uniform`).
 
   References: Li & Rajendran arXiv 2411.17431 §3; spec §3.2, I-13.
   """
@@ -83,7 +88,7 @@ def noisy_quantize(key: PRNGKeyArray, v: Float[Array, "*shape"], s: ArrayLike, p
   if not alpha >= 0:
     raise ValueError(f"noise amplitude alpha must be ≥ 0, got {alpha}.")
   s = jnp.asarray(s).astype(v.dtype)
-  eps = (jax.random.uniform(key, v.shape, v.dtype) - 0.5) * alpha
+  eps = (standard_uniform(key, v.shape, v.dtype, rng) - 0.5) * alpha
   x = v / s + eps
   if variant == "B":
     x = round_ste(x)

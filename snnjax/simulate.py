@@ -131,7 +131,16 @@ def run(model: nnx.Module, x: jax.Array, *, T: int, way: Way = "auto", unroll: i
       y = mt(x)
       return nnx.state(mt, nnx.Not(nnx.Param)), y
 
-    carry, ys = jax.lax.scan(body, carry, None, length=T - 1, unroll=unroll)
+    if unroll is True or (not isinstance(unroll, bool) and unroll >= T - 1):
+      # A Python loop: even a length-1 lax.scan is a loop, and XLA:CPU runs conv
+      # gradients inside loops very slowly (jax-ml/jax#12868).
+      ys = []
+      for _ in range(T - 1):
+        carry, y = body(carry, None)
+        ys.append(y)
+      ys = jnp.stack(ys) if ys else None
+    else:
+      carry, ys = jax.lax.scan(body, carry, None, length=T - 1, unroll=unroll)
     nnx.update(m, carry)
     out = jnp.concatenate([first[None], ys], axis=0) if T > 1 else first[None]
   stats = _collect(m) if record else None

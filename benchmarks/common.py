@@ -1,0 +1,63 @@
+"""Timing and memory helpers: medians after warm-up, XLA's compiled memory analysis."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from typing import Callable
+
+import jax
+
+RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
+
+
+def median_ms(fn: Callable, *args, warmup: int = 2, iters: int = 10) -> float:
+  """Median wall time of ``fn(*args)`` in ms, after ``warmup`` calls, with block_until_ready."""
+  for _ in range(warmup):
+    jax.block_until_ready(fn(*args))
+  times = []
+  for _ in range(iters):
+    t = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append((time.perf_counter() - t) * 1e3)
+  return statistics.median(times)
+
+
+def peak_bytes(jitted, *args) -> int | None:
+  """Arguments + outputs + temporaries − aliased bytes of the compiled executable."""
+  try:
+    ma = jitted.lower(*args).compile().memory_analysis()
+  except Exception:  # noqa: BLE001 — some backends do not report it
+    return None
+  if ma is None:
+    return None
+  return int(ma.argument_size_in_bytes + ma.output_size_in_bytes + ma.temp_size_in_bytes
+             - ma.alias_size_in_bytes)
+
+
+def device_name() -> str:
+  d = jax.devices()[0]
+  return f"{d.platform}:{getattr(d, 'device_kind', '')} x{len(jax.devices())}"
+
+
+def write_json(name: str, records) -> str:
+  os.makedirs(RESULTS_DIR, exist_ok=True)
+  path = os.path.join(RESULTS_DIR, name)
+  with open(path, "w") as f:
+    json.dump(records, f, indent=1)
+  return path
+
+
+def table(rows: list[dict], cols: list[str]) -> str:
+  widths = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in cols}
+  out = ["  ".join(c.rjust(widths[c]) for c in cols)]
+  out += ["  ".join(_fmt(r.get(c)).rjust(widths[c]) for c in cols) for r in rows]
+  return "\n".join(out)
+
+
+def _fmt(v):
+  if isinstance(v, float):
+    return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+  return "" if v is None else str(v)
