@@ -168,26 +168,16 @@ def convert_params(tree, sites: Iterable, rule: Rule, *, thresholds: Mapping[str
 
 
 def activation_sites(model: nnx.Module) -> list[str]:
-  """Paths of activation layers (modules with a ``build``-made activation)."""
-  from snnjax.nn import activations as A
-  kinds = (A.ReLU, A.QCFS, A.Spiking) + tuple(_extra_activation_types())
-  return [_path_key(p) for p, m in nnx.iter_modules(model) if isinstance(m, kinds)]
-
-
-_EXTRA: list[type] = []
+  """Paths of the activation layers (modules made by an activation spec)."""
+  return [_path_key(p) for p, m in nnx.iter_modules(model) if getattr(m, "is_activation", False)]
 
 
 def register_activation(cls: type, rule: str, v0: str | float | None = None):
-  """Let the converter recognise another activation class (used by the methods)."""
-  _EXTRA.append(cls)
+  """Let the converter map another activation class by ``rule`` (used by the methods)."""
   _RULE_OF[cls] = (rule, v0)
 
 
 _RULE_OF: dict[type, tuple[str, Any]] = {QCFS: ("qcfs", "half"), ReLU: ("percentile", "zero")}
-
-
-def _extra_activation_types():
-  return _EXTRA
 
 
 def check_convertible(model: nnx.Module, rule: Rule) -> str:
@@ -202,19 +192,16 @@ def check_convertible(model: nnx.Module, rule: Rule) -> str:
                        "model with pool='avg' and retrain.")
   kinds = {}
   for path, m in nnx.iter_modules(model):
-    if isinstance(m, Synapse) or isinstance(m, Pool) or not path:
+    if not getattr(m, "is_activation", False):
       continue
-    known = isinstance(m, tuple(_RULE_OF))
-    is_act = known or (type(m).__module__.startswith("snnjax.nn.activations")) or \
-        isinstance(m, Spiking)
+    key = _path_key(path)
     if isinstance(m, Spiking):
-      raise ValueError(f"'{_path_key(path)}' is already a spiking layer: the model is a spiking "
-                       "net; simulate it directly (snnjax.simulate.run).")
-    if known:
-      kinds[_path_key(path)] = type(m)
-    elif is_act:
-      raise ValueError(f"activation {type(m).__name__} at '{_path_key(path)}' has no conversion "
-                       "rule: use ReLU, QCFS, NoisySpike or NoisyQuant activations.")
+      raise ValueError(f"'{key}' is already a spiking layer: the model is a spiking net; "
+                       "simulate it directly (snnjax.simulate.run).")
+    if not isinstance(m, tuple(_RULE_OF)):
+      raise ValueError(f"activation {type(m).__name__} at '{key}' has no conversion rule: use "
+                       "ReLU, QCFS, NoisySpike or NoisyQuant activations.")
+    kinds[key] = type(m)
   if not kinds:
     raise ValueError("the model has no convertible activation layer.")
   if rule == "auto":

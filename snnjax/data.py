@@ -31,7 +31,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 __all__ = ["Split", "Dataset", "load", "load_embedded", "load_tfds", "from_arrays",
-           "batches", "EMBEDDED", "NORMALIZATION"]
+           "batches", "crop_flip", "synthetic", "EMBEDDED", "NORMALIZATION"]
 
 EMBEDDED = ("mnist5k", "digits")
 #: Per-channel (mean, std) applied after scaling to [0, 1]; None = no normalisation.
@@ -171,10 +171,29 @@ def load_tfds(name: str, *, data_dir: str | None = None, download: bool = False,
   return Dataset(name, train, test, num_classes)  # type: ignore[arg-type]
 
 
+_SYNTHETIC = {"cifar10": ((32, 32, 3), 10), "cifar100": ((32, 32, 3), 100),
+              "imagenet2012": ((224, 224, 3), 1000), "mnist": ((28, 28, 1), 10)}
+
+
+def synthetic(like: str, n_train: int = 2048, n_test: int = 512, seed: int = 0) -> Dataset:
+  """Random images shaped like a real dataset, random labels: for timing runs only
+  (accuracy is chance). ``like`` is one of cifar10, cifar100, imagenet2012, mnist."""
+  if like not in _SYNTHETIC:
+    raise ValueError(f"no synthetic stand-in for {like!r}; choose one of {sorted(_SYNTHETIC)}.")
+  shape, k = _SYNTHETIC[like]
+  if like == "imagenet2012":
+    n_train, n_test = min(n_train, 512), min(n_test, 128)
+  rng = np.random.default_rng(seed)
+  make = lambda n: Split(rng.random((n,) + shape, dtype=np.float32), rng.integers(0, k, n))
+  return Dataset(f"synthetic_{like}", make(n_train), make(n_test), k)
+
+
 def load(name: str, *, data_dir: str | None = None, download: bool = False) -> Dataset:
-  """An embedded dataset by name, else a tfds dataset on disk."""
+  """An embedded dataset by name, ``synthetic_<name>`` (timing stand-ins), else tfds on disk."""
   if name in EMBEDDED:
     return load_embedded(name)
+  if name.startswith("synthetic_"):
+    return synthetic(name[len("synthetic_"):])
   return load_tfds(name, data_dir=data_dir, download=download)
 
 
@@ -209,3 +228,21 @@ def batches(split, batch_size: int, *, seed: int = 0, shuffle: bool = True, repe
   mean, std = normalization if normalization else (None, None)
   ds = ds.map(_Normalize(mean, std)).batch(batch_size, drop_remainder=drop_remainder)
   return iter(ds.to_iter_dataset())
+
+
+def crop_flip(key, images, *, pad: int = 4):
+  """Standard CIFAR augmentation on device: random crop after zero-padding by
+  ``pad`` pixels, and a random horizontal flip, independently per image.
+
+  ``images``: ``[B, H, W, C]``; ``key``: explicit PRNG key (e.g. folded from
+  the step number, so a resumed run augments identically).
+  """
+  import jax
+  import jax.numpy as jnp
+  B, H, W, C = images.shape
+  k_off, k_flip = jax.random.split(key)
+  offsets = jax.random.randint(k_off, (B, 2), 0, 2 * pad + 1)
+  padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+  crop = jax.vmap(lambda im, o: jax.lax.dynamic_slice(im, (o[0], o[1], 0), (H, W, C)))(padded, offsets)
+  flip = jax.random.bernoulli(k_flip, 0.5, (B, 1, 1, 1))
+  return jnp.where(flip, crop[:, :, ::-1], crop)

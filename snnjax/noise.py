@@ -62,26 +62,30 @@ def random_bits(key: PRNGKeyArray, shape) -> Array:
   return _lowbias32(_lowbias32(i * jnp.uint32(0x9E3779B9) + seed[0]) ^ seed[1])
 
 
+def _draw(key, shape, dtype, method, exact, from_bits):
+  if method == "exact":
+    return exact(key, shape, dtype)
+  if method != "fast":
+    raise ValueError(f"method must be 'fast' or 'exact', got {method!r}.")
+  return from_bits(random_bits(key, shape)).astype(dtype)
+
+
+def _irwin_hall4(b):
+  total = (b & 0xFF) + ((b >> 8) & 0xFF) + ((b >> 16) & 0xFF) + (b >> 24)
+  return (total.astype(jnp.float32) - _BYTE_SUM_MEAN) * (1 / _BYTE_SUM_STD)
+
+
+def _uniform24(b):
+  return ((b >> 8).astype(jnp.float32) + 0.5) * (1.0 / (1 << 24))
+
+
 def standard_normal(key: PRNGKeyArray, shape, dtype=jnp.float32,
                     method: Literal["fast", "exact"] = "fast") -> Array:
   """Noise with mean 0 and variance 1: exact Gaussian or Irwin–Hall(4)."""
-  if method == "exact":
-    return jax.random.normal(key, shape, dtype)
-  if method != "fast":
-    raise ValueError(f"method must be 'fast' or 'exact', got {method!r}.")
-  b = random_bits(key, shape)
-  total = (b & 0xFF) + ((b >> 8) & 0xFF) + ((b >> 16) & 0xFF) + (b >> 24)
-  z = (total.astype(jnp.float32) - _BYTE_SUM_MEAN) * (1 / _BYTE_SUM_STD)
-  return z.astype(dtype)
+  return _draw(key, shape, dtype, method, jax.random.normal, _irwin_hall4)
 
 
 def standard_uniform(key: PRNGKeyArray, shape, dtype=jnp.float32,
                      method: Literal["fast", "exact"] = "fast") -> Array:
   """``U(0, 1)`` noise: exact JAX uniform or 24-bit counter-based."""
-  if method == "exact":
-    return jax.random.uniform(key, shape, dtype)
-  if method != "fast":
-    raise ValueError(f"method must be 'fast' or 'exact', got {method!r}.")
-  b = random_bits(key, shape)
-  u = ((b >> 8).astype(jnp.float32) + 0.5) * (1.0 / (1 << 24))
-  return u.astype(dtype)
+  return _draw(key, shape, dtype, method, jax.random.uniform, _uniform24)

@@ -135,3 +135,30 @@ def test_cli_writes_results(tmp_path):
   assert "qcfs → SNN" in out.stdout
   r = json.load(open(tmp_path / "results.json"))
   assert r["method"] == "qcfs" and r["config"]["num_steps"] == 20
+
+
+def test_crop_flip_augmentation():
+  import jax.numpy as jnp
+  img = jnp.arange(2 * 6 * 6 * 1, dtype=jnp.float32).reshape(2, 6, 6, 1) + 1
+  out = data.crop_flip(jax.random.key(0), img, pad=2)
+  assert out.shape == img.shape
+  # every output is a shifted (and maybe mirrored) window of the zero-padded input
+  padded = np.pad(np.asarray(img), ((0, 0), (2, 2), (2, 2), (0, 0)))
+  for b in range(2):
+    o = np.asarray(out[b])
+    found = any(np.array_equal(o, w) or np.array_equal(o, w[:, ::-1])
+                for i in range(5) for j in range(5) for w in [padded[b, i:i + 6, j:j + 6]])
+    assert found
+
+
+@pytest.mark.slow
+def test_cifar_resnet18_config_runs_on_synthetic_cifar(tmp_path):
+  """The paper-scale Noise Adaptor config (ResNet-18, CIFAR-10) end to end, a few steps."""
+  from train.configs import noise_adaptor as na
+  c = na.get_config("cifar10_resnet18")
+  with c.unlocked():
+    c.dataset, c.batch_size, c.num_steps, c.eval_T = "synthetic_cifar10", 16, 3, (1, 2)
+    c.eval_examples, c.eval_batch_size, c.progress, c.plots, c.log_every = 16, 16, False, False, 1
+  r = train.train_and_evaluate(c, str(tmp_path))
+  assert r["train_step_traces"] == 1 and np.isfinite(r["history"][-1]["loss"])
+  assert set(r["snn_accuracy"]) == {"1", "2"}

@@ -98,7 +98,7 @@ def make_optimizer(config, params, total_steps: int) -> optax.GradientTransforma
 class Trainer:
   """Holds the functional training state and the compiled step."""
 
-  def __init__(self, model, module_loss, tx, mesh):
+  def __init__(self, model, module_loss, tx, mesh, *, augment: bool = False):
     self.loss_fn, params, stats = common.functionalize(model, module_loss)
     self.graphdef_model = model
     self.mesh, self.tx = mesh, tx
@@ -109,6 +109,9 @@ class Trainer:
 
     def step(state, batch, key):
       self.traces += 1  # Python side effect: runs once per trace, not per step
+      if augment:
+        key, k_aug = jax.random.split(key)
+        batch = {**batch, "image": data.crop_flip(k_aug, batch["image"])}
       grad_fn = jax.value_and_grad(self.loss_fn, has_aux=True)
       (loss, (logits, stats)), grads = grad_fn(state["params"], batch, key, state["stats"])
       # optax's Adam bias correction mixes a float and the int32 step count.
@@ -148,8 +151,13 @@ def train_model(config, ds, act, module_loss, workdir, *, resume: bool = False, 
   mesh = parallel.make_mesh(config.num_devices, multihost=config.multihost)
   local_bs = parallel.check_batch(config.batch_size, mesh)
   model = build_model(config, ds, act)
+  if config.init_percentile and any(hasattr(m, "init_percentile") for _, m in nnx.iter_modules(model)):
+    # clip values (λ, p·s) from the data: their gradient alone barely moves them
+    first = _arrays(ds, ds.train, config.batch_size).images
+    sn.init_clip_from_data(model, jnp.asarray(first), percentile=config.init_percentile)
   total = _steps(config, len(ds.train))
-  trainer = Trainer(model, module_loss, make_optimizer(config, nnx.state(model, nnx.Param), total), mesh)
+  trainer = Trainer(model, module_loss, make_optimizer(config, nnx.state(model, nnx.Param), total), mesh,
+                    augment=config.augment)
   it = data.batches(ds.train, local_bs, seed=config.seed + jax.process_index(),
                     normalization=data.NORMALIZATION.get(ds.name))
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints", tag)) if config.checkpoint_every else None

@@ -32,7 +32,7 @@ from snnjax import convert, quant
 from snnjax.methods.common import cross_entropy
 from snnjax.methods import noise_t1
 from snnjax.methods.noise_t1 import set_noise_keys
-from snnjax.nn.activations import ActSpec
+from snnjax.nn.activations import ActSpec, clip_statistic
 
 __all__ = ["NoisyQuantSpec", "NoisyQuant", "noisy_quant", "module_loss"]
 
@@ -67,8 +67,18 @@ class NoisyQuant(nnx.Module):
     self.levels = spec.levels
     self.step_size = nnx.Param(jnp.asarray(spec.lam / spec.levels, jnp.float32))
     self.deterministic = False
+    self.init_percentile: float | None = None  # set by snnjax.nn.init_clip_from_data
+
+  def set_clip(self, lam):
+    """Set the clip value λ = p·s."""
+    self.step_size[...] = jnp.asarray(lam, jnp.float32) / self.levels
+
+  def clip_value(self):
+    return self.step_size[...] * self.levels
 
   def __call__(self, v):
+    if self.init_percentile is not None:
+      self.set_clip(clip_statistic(v, self.init_percentile))
     s = self.step_size[...]
     if self.deterministic or self.spec.alpha == 0 and self.spec.variant == "B":
       return quant.quantize(v, s, self.levels)

@@ -1,7 +1,7 @@
 """Flax NNX layer: activations chosen at construction, building blocks, model zoo."""
 
 from snnjax.nn.activations import (QCFS, ActSpec, QCFSSpec, ReLU, ReLUSpec, Spiking, SpikingSpec,
-                                   if_, lif, qcfs, relu, spiking)
+                                   if_, init_clip_from_data, lif, qcfs, relu, spiking)
 from snnjax.nn.layers import (InputCache, Membrane, OpCount, Pool, SimState, SpikeCount, Synapse,
                               Threshold, flatten_features)
 from snnjax.nn.models import (CNN, MLP, VGG, Model, ResNet, cnn4, mlp, rebuild, resnet17, resnet18,

@@ -26,7 +26,8 @@ from snnjax.quant import qcfs as qcfs_fn
 from snnjax.surrogate import get_surrogate
 
 __all__ = ["ActSpec", "ReLUSpec", "QCFSSpec", "SpikingSpec", "ReLU", "QCFS", "Spiking",
-           "CalibStat", "relu", "qcfs", "spiking", "lif", "if_"]
+           "CalibStat", "relu", "qcfs", "spiking", "lif", "if_", "clip_statistic",
+           "init_clip_from_data"]
 
 
 class CalibStat(nnx.Variable):
@@ -43,6 +44,12 @@ class ActSpec:
 
   def build(self, feature_ndim: int, rngs: nnx.Rngs) -> nnx.Module:
     raise TypeError(f"{type(self).__name__} does not define build().")
+
+  def make(self, feature_ndim: int, rngs: nnx.Rngs) -> nnx.Module:
+    """``build`` and tag the module as an activation site (what the converter maps)."""
+    m = self.build(feature_ndim, rngs)
+    m.is_activation = True
+    return m
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,8 +147,17 @@ class QCFS(nnx.Module):
   def __init__(self, L: int = 4, lam: float = 8.0):
     self.L = int(L)
     self.lam = nnx.Param(jnp.asarray(lam, jnp.float32))
+    self.init_percentile: float | None = None  # set by init_clip_from_data
+
+  def set_clip(self, lam):
+    self.lam[...] = jnp.asarray(lam, jnp.float32)
+
+  def clip_value(self):
+    return self.lam[...]
 
   def __call__(self, x):
+    if self.init_percentile is not None:
+      self.set_clip(clip_statistic(x, self.init_percentile))
     return qcfs_fn(x, self.lam[...], self.L)
 
 
@@ -194,6 +210,44 @@ class Spiking(nnx.Module):
     if self.record:
       self._count(out)
     return out
+
+
+def clip_statistic(x, percentile: float):
+  """The ``percentile`` of ``relu(x)`` (kept ≥ 1e-3 so a dead layer keeps a valid clip)."""
+  r = jax.nn.relu(x).astype(jnp.float32)
+  stat = jnp.max(r) if percentile >= 100 else jnp.percentile(r, percentile)
+  return jnp.maximum(stat, 1e-3)
+
+
+def init_clip_from_data(model: nnx.Module, x, *, percentile: float = 99.9) -> dict[str, float]:
+  """Set every clip value (QCFS λ, Noise-Adaptor p·s) from one batch ``x``.
+
+  One forward pass in training mode on a copy of the model, layer by layer in
+  forward order, so each clip sees the activations its (already set) upstream
+  layers produce; BatchNorm statistics of ``model`` are left untouched.
+  Returns ``{path: clip}``. Needed because the clip's gradient inside its range
+  averages to ~0, so from the usual init (λ = 8) it barely moves.
+  """
+  m = nnx.clone(model)
+  m.train()
+  sites = [(p, mod) for p, mod in nnx.iter_modules(m) if hasattr(mod, "init_percentile")]
+  if not sites:
+    raise ValueError("the model has no activation with a clip value (QCFS, Noise Adaptor).")
+  for _, mod in sites:
+    mod.init_percentile = percentile
+    if hasattr(mod, "deterministic"):
+      mod.deterministic = True  # calibrate the noise-free quantizer; no key needed
+  m(x)
+  out = {}
+  for path, mod in sites:
+    mod.init_percentile = None
+    target = model
+    for k in path:
+      target = target[k] if isinstance(k, int) else getattr(target, k)
+    clip = mod.clip_value()
+    target.set_clip(clip)
+    out["/".join(map(str, path))] = float(clip)
+  return out
 
 
 def relu() -> ReLUSpec:

@@ -70,7 +70,7 @@ class MLP(Model):
     self.syns = nnx.List([
         Synapse(a, b, kind="linear", norm=norm, analog_input=(i == 0), rngs=rngs)
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))])
-    self.acts = nnx.List([act.build(1, rngs) for _ in hidden])
+    self.acts = nnx.List([act.make(1, rngs) for _ in hidden])
     self.head = Synapse(sizes[-1], num_classes, kind="linear", analog_input=not hidden, rngs=rngs)
 
   def __call__(self, x):
@@ -102,7 +102,7 @@ class CNN(Model):
     convs, acts, pls = [], [], []
     for i, (ch, p) in enumerate(zip(channels, pools)):
       convs.append(Synapse(c, ch, kind="conv", norm=norm, analog_input=(i == 0), rngs=rngs))
-      acts.append(act.build(3, rngs))
+      acts.append(act.make(3, rngs))
       pls.append(Pool((2, 2), kind=pool) if p else None)
       c = ch
       if p:
@@ -111,7 +111,7 @@ class CNN(Model):
     sizes = (h * w * c,) + tuple(hidden)
     self.fcs = nnx.List([Synapse(a, b, kind="linear", norm=norm, rngs=rngs)
                          for a, b in zip(sizes[:-1], sizes[1:])])
-    self.fc_acts = nnx.List([act.build(1, rngs) for _ in hidden])
+    self.fc_acts = nnx.List([act.make(1, rngs) for _ in hidden])
     self.head = Synapse(sizes[-1], num_classes, kind="linear", rngs=rngs)
 
   def __call__(self, x):
@@ -163,11 +163,11 @@ class BasicBlock(nnx.Module):
 
   def __init__(self, cin, cout, stride, act: ActSpec, norm, rngs):
     self.syn1 = Synapse(cin, cout, strides=stride, norm=norm, rngs=rngs)
-    self.act1 = act.build(3, rngs)
+    self.act1 = act.make(3, rngs)
     self.syn2 = Synapse(cout, cout, norm=norm, rngs=rngs)
     self.shortcut = (Synapse(cin, cout, kernel_size=(1, 1), strides=stride, norm=norm, rngs=rngs)
                      if stride != 1 or cin != cout else None)
-    self.act2 = act.build(3, rngs)
+    self.act2 = act.make(3, rngs)
 
   def __call__(self, x):
     y = self.syn2(self.act1(self.syn1(x)))
@@ -182,13 +182,13 @@ class Bottleneck(nnx.Module):
   def __init__(self, cin, width, stride, act: ActSpec, norm, rngs):
     cout = width * 4
     self.syn1 = Synapse(cin, width, kernel_size=(1, 1), norm=norm, rngs=rngs)
-    self.act1 = act.build(3, rngs)
+    self.act1 = act.make(3, rngs)
     self.syn2 = Synapse(width, width, strides=stride, norm=norm, rngs=rngs)
-    self.act2 = act.build(3, rngs)
+    self.act2 = act.make(3, rngs)
     self.syn3 = Synapse(width, cout, kernel_size=(1, 1), norm=norm, rngs=rngs)
     self.shortcut = (Synapse(cin, cout, kernel_size=(1, 1), strides=stride, norm=norm, rngs=rngs)
                      if stride != 1 or cin != cout else None)
-    self.act3 = act.build(3, rngs)
+    self.act3 = act.make(3, rngs)
 
   def __call__(self, x):
     y = self.syn3(self.act2(self.syn2(self.act1(self.syn1(x)))))
@@ -232,7 +232,7 @@ class ResNet(Model):
       h, w = -(-h // 4), -(-w // 4)
     else:
       raise ValueError(f"stem must be 'cifar' or 'imagenet', got {stem!r}.")
-    self.stem_act = act.build(3, rngs)
+    self.stem_act = act.make(3, rngs)
     Block = {"basic": BasicBlock, "bottleneck": Bottleneck}[block]
     blocks, cin = [], stem_width
     for n, width, stride in zip(stage_sizes, widths, strides):

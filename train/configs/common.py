@@ -13,6 +13,7 @@ def base(method: str) -> ml_collections.ConfigDict:
   c.dataset = "mnist5k"        # mnist5k | digits | any tfds name on disk
   c.data_dir = ""              # tfds data_dir (ArrayRecord); empty: tfds default
   c.download = False           # never touch the network unless asked
+  c.augment = False            # random crop (pad 4) + horizontal flip, on device (CIFAR)
   # model
   c.model = "mlp"              # a name in snnjax.nn: mlp, small_cnn, cnn4, vgg16, resnet18, ...
   c.hidden = (256,) * 6        # mlp only
@@ -30,7 +31,8 @@ def base(method: str) -> ml_collections.ConfigDict:
   c.stop_after = 0             # > 0: stop early (simulates a killed run; resume continues)
   # method knobs (each method reads its own)
   c.levels = 4                 # QCFS L / Noise Adaptor p
-  c.init_threshold = 8.0       # initial λ = p·s
+  c.init_threshold = 8.0       # initial λ = p·s (before init_percentile, if that is set)
+  c.init_percentile = 99.9     # > 0: set λ = p·s from this percentile of each layer's input on one batch
   c.alpha = 1.0                # Noise Adaptor noise amplitude
   c.variant = "A"
   c.T = 4                      # BPTT time steps

@@ -21,6 +21,7 @@ def get_config(variant: str = ""):
   elif variant == "cifar10_resnet18":
     c.dataset, c.model, c.epochs, c.batch_size = "cifar10", "resnet18", 300, 128
     c.optimizer, c.learning_rate, c.weight_decay, c.threshold_lr = "sgd", 0.1, 5e-4, 0.1
+    c.augment = True
   elif variant == "imagenet_resnet50":
     c.dataset, c.model, c.epochs, c.batch_size = "imagenet2012", "resnet50", 120, 256
     c.optimizer, c.learning_rate, c.weight_decay, c.threshold_lr = "sgd", 0.1, 1e-4, 0.1

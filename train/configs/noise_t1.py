@@ -23,7 +23,7 @@ def get_config(variant: str = ""):
   elif variant == "cifar10_resnet18":
     c.dataset, c.model, c.epochs, c.batch_size = "cifar10", "resnet18", 200, 128
     c.optimizer, c.learning_rate, c.weight_decay = "sgd", 0.1, 5e-4
-    c.compare_maxnorm = False
+    c.compare_maxnorm, c.augment = False, True
   elif variant:
     raise ValueError(f"unknown variant {variant!r}")
   return c

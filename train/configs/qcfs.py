@@ -20,6 +20,7 @@ def get_config(variant: str = ""):
   elif variant == "cifar10_vgg16":
     c.dataset, c.model, c.epochs, c.batch_size = "cifar10", "vgg16", 300, 128
     c.optimizer, c.learning_rate, c.weight_decay, c.threshold_lr = "sgd", 0.1, 5e-4, 0.1
+    c.augment = True
   elif variant:
     raise ValueError(f"unknown variant {variant!r}")
   return c

