@@ -7,12 +7,15 @@ noise_t1_exact / _uniform / _none (noise generator ablations), bptt_T{2,4,8}_{la
 qcfs, noise_adaptor), ``model``, ``batch``, ``median_ms``, ``peak_bytes``
 (XLA compiled memory analysis: arguments + outputs + temporaries − aliases).
 Each step is the full optimizer step (value_and_grad + Adam), jit-compiled.
+All steps are compiled first and then timed interleaved, round after round;
+``median_ms`` is the median over rounds of each round's median.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import statistics
 
 import jax
 import jax.numpy as jnp
@@ -45,17 +48,26 @@ def methods(Ts=(2, 4, 8)):
   yield "noise_adaptor", noise_adaptor.noisy_quant(levels=4), noise_adaptor.module_loss
 
 
-def measure(model_name, batch, iters):
+def measure(model_name, batch, iters, rounds):
+  """Compile every method's step, then time them interleaved: ``rounds`` rounds of
+  ``iters`` calls each, so machine drift affects all methods alike."""
   mesh = parallel.make_mesh(1)
   x = jax.random.uniform(jax.random.key(0), (batch, 28, 28, 1))
   b = parallel.global_batch({"image": x, "label": jnp.arange(batch, dtype=jnp.int32) % 10}, mesh)
   key = jax.random.key(1)
-  rows = []
+  trainers, mems = {}, {}
   for name, act, loss in methods():
-    model = MODELS[model_name](act)
-    tr = Trainer(model, loss, optax.adam(1e-3), mesh)
-    mem = peak_bytes(tr._step, tr.state, b, key)
-    ms = median_ms(lambda: tr.step(b, key)["loss"], iters=iters)
+    tr = Trainer(MODELS[model_name](act), loss, optax.adam(1e-3), mesh)
+    mems[name] = peak_bytes(tr._step, tr.state, b, key)
+    jax.block_until_ready(tr.step(b, key))  # compile
+    trainers[name] = tr
+  samples = {name: [] for name in trainers}
+  for _ in range(rounds):
+    for name, tr in trainers.items():
+      samples[name].append(median_ms(lambda: tr.step(b, key)["loss"], warmup=1, iters=iters))
+  rows = []
+  for name, tr in trainers.items():
+    ms, mem = statistics.median(samples[name]), mems[name]
     rows.append({"name": name, "model": model_name, "batch": batch, "median_ms": ms,
                  "peak_bytes": mem, "traces": tr.traces, "device": device_name()})
     print(f"  {model_name:9s} {name:18s} {ms:8.2f} ms  {mem / 2**20 if mem else float('nan'):7.1f} MiB",
@@ -84,10 +96,10 @@ def main(argv=None):
   ap.add_argument("--models", default="mlp6,small_cnn")
   ap.add_argument("--batch", type=int, default=128)
   a = ap.parse_args(argv)
-  iters = 5 if a.quick else 20
+  iters, rounds = (3, 3) if a.quick else (5, 7)
   rows = []
   for m in a.models.split(","):
-    rows += measure(m, a.batch, iters)
+    rows += measure(m, a.batch, iters, rounds)
   print(table(rows, ["model", "name", "median_ms", "peak_bytes"]))
   print()
   print(table(ratios(rows), ["model", "T1/ANN", "T1(exact normal)/ANN", "T1/BPTT4", "BPTT4 way",

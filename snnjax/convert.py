@@ -172,12 +172,12 @@ def activation_sites(model: nnx.Module) -> list[str]:
   return [_path_key(p) for p, m in nnx.iter_modules(model) if getattr(m, "is_activation", False)]
 
 
-def register_activation(cls: type, rule: str, v0: str | float | None = None):
+def register_activation(cls: type, rule: str):
   """Let the converter map another activation class by ``rule`` (used by the methods)."""
-  _RULE_OF[cls] = (rule, v0)
+  _RULE_OF[cls] = rule
 
 
-_RULE_OF: dict[type, tuple[str, Any]] = {QCFS: ("qcfs", "half"), ReLU: ("percentile", "zero")}
+_RULE_OF: dict[type, str] = {QCFS: "qcfs", ReLU: "percentile"}
 
 
 def check_convertible(model: nnx.Module, rule: Rule) -> str:
@@ -205,16 +205,16 @@ def check_convertible(model: nnx.Module, rule: Rule) -> str:
   if not kinds:
     raise ValueError("the model has no convertible activation layer.")
   if rule == "auto":
-    found = {_RULE_OF[t][0] for t in kinds.values()}
+    found = {_RULE_OF[t] for t in kinds.values()}
     if len(found) != 1:
       raise ValueError(f"mixed activation kinds {sorted(found)}: pass rule= explicitly.")
     rule = found.pop()
   compatible = {"qcfs": (QCFS,), "maxnorm": (ReLU,), "percentile": (ReLU,)}
   for key, t in kinds.items():
-    allowed = compatible.get(rule, tuple(c for c, (r, _) in _RULE_OF.items() if r == rule))
+    allowed = compatible.get(rule, tuple(c for c, r in _RULE_OF.items() if r == rule))
     if not issubclass(t, allowed):
       raise ValueError(f"activation {t.__name__} at '{key}' cannot be converted with rule "
-                       f"{rule!r}; its rule is {_RULE_OF[t][0]!r}.")
+                       f"{rule!r}; its rule is {_RULE_OF[t]!r}.")
   return rule
 
 
@@ -271,34 +271,32 @@ def to_spiking(model, rule: Rule = "auto", T: int = 4, *, template: nnx.Module |
     A spiking model: IF neurons with soft reset and amplitude θ, BN folded.
   """
   T = _checks.check_time_steps(T)
-  spec_v0 = None
   if isinstance(model, nnx.Module):
     rule = check_convertible(model, rule)
     sites = activation_sites(model)
     if levels is None:
-      levels = {k: m.levels for k, m in ((_path_key(p), m) for p, m in nnx.iter_modules(model))
-                if hasattr(m, "levels")}
-    spec_v0 = next((_RULE_OF[type(m)][1] for _, m in nnx.iter_modules(model)
-                    if type(m) in _RULE_OF), None)
-    if rule == "noise_t1":
-      spec_v0 = next(m.v0_fraction for _, m in nnx.iter_modules(model) if hasattr(m, "v0_fraction"))
+      levels = {_path_key(p): m.levels for p, m in nnx.iter_modules(model) if hasattr(m, "levels")}
     if template is None:
       if not isinstance(model, Model):
         raise ValueError("pass template= (the spiking model to fill) for models outside the zoo.")
-      template = nnx.eval_shape(lambda: rebuild(model, act=SpikingSpec(), norm=False))
+      template = model
   elif template is None:
     raise ValueError("converting a bare state needs template=, the spiking model to fill.")
   else:
-    sites = [k for k, m in ((_path_key(p), m) for p, m in nnx.iter_modules(template))
-             if isinstance(m, Spiking)]
+    sites = [_path_key(p) for p, m in nnx.iter_modules(template) if isinstance(m, Spiking)]
     if rule == "auto":
       raise ValueError("rule='auto' needs the trained model; pass rule= with a bare state.")
-  default_v0 = {"qcfs": "half", "noise_adaptor": "half", "maxnorm": "zero", "percentile": "zero"}
-  v0 = v0 if v0 is not None else (spec_v0 if rule == "noise_t1" else default_v0.get(rule, "zero"))
+  if v0 is None:
+    if rule == "noise_t1":  # v[0] = μ, the mean of the training noise (a fraction of θ)
+      v0 = next((m.v0_fraction for _, m in nnx.iter_modules(model) if hasattr(m, "v0_fraction")), 0.5) \
+          if isinstance(model, nnx.Module) else 0.5
+    else:
+      v0 = "half" if rule in ("qcfs", "noise_adaptor") else "zero"
   spec = SpikingSpec(neuron="if", T=T, reset="soft", v0=v0, amplitude="threshold", mode=way)
   if isinstance(template, Model):
     template = nnx.eval_shape(lambda: rebuild(template, act=spec, norm=False))
   else:
+    template = nnx.clone(template)
     for _, m in nnx.iter_modules(template):
       if isinstance(m, Spiking):
         m.spec, m.T, m.mode = spec, T, way

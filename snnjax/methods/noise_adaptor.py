@@ -96,5 +96,5 @@ def module_loss(model, batch, key):
   return cross_entropy(logits, batch["label"]), logits
 
 
-convert.register_activation(NoisyQuant, "noise_adaptor", "half")
+convert.register_activation(NoisyQuant, "noise_adaptor")
 noise_t1.NOISY_LAYERS += (NoisyQuant,)

@@ -132,9 +132,7 @@ class ReLU(nnx.Module):
   def __call__(self, x):
     y = jax.nn.relu(x)
     if self.record is not None:
-      q = float(self.record)
-      stat = jnp.max(y) if q >= 100 else jnp.percentile(y.astype(jnp.float32), q)
-      self.calib = CalibStat(stat.astype(jnp.float32))
+      self.calib = CalibStat(clip_statistic(x, float(self.record)))
     return y
 
 
