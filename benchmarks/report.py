@@ -9,7 +9,10 @@ variants), 784-256×6-10 MLP with BatchNorm:
 (ii)  Noise Adaptor vs QCFS at the same p = L = 4 — accuracy at T up to 64;
 (iii) how many steps classic conversion (99.9th percentile, v0 = 0) needs to reach the
       noise-T=1 SNN's accuracy at N = 8;
-(iv)  a QCFS small CNN converted: ANN vs SNN at T = 8.
+(iv)  a QCFS small CNN converted (L = 4 and L = 8): ANN vs SNN at T = 8.
+
+Accuracy runs are cached in results/report_accuracy.json; groups already there
+(same seeds and epochs) are reused unless ``--fresh``.
 
 The speed tables are read from benchmarks/results/*.json (run the speed
 benchmarks first: ``python -m benchmarks.train_step``, ``python -m benchmarks.snn_eval``,
@@ -97,20 +100,28 @@ def speed_section():
   return "\n".join(out)
 
 
-def accuracy_runs(seeds, epochs) -> dict:
-  """All training runs of the report (minutes); JSON-serialisable."""
+def accuracy_runs(seeds, epochs, have: dict | None = None) -> dict:
+  """All training runs of the report (minutes); JSON-serialisable. Groups already
+  in ``have`` (same seeds and epochs) are reused."""
   keep = ("trained_accuracy", "snn_accuracy", "accuracy_every_t")
   slim = lambda rs: [{k: r[k] for k in keep} for r in rs]
-  noise = {k: slim([run(t1_cfg, s, epochs, **{"noise.kind": k}) for s in seeds])
-           for k in ("gaussian", "uniform", "none")}
-  print("noise done", flush=True)
-  quant = {"Noise Adaptor (p=4, α=1, variant A)": slim([run(na_cfg, s, epochs) for s in seeds]),
-           "QCFS (L=4)": slim([run(qcfs_cfg, s, epochs) for s in seeds])}
-  print("quant done", flush=True)
-  classic = slim([run(ann_cfg, s, epochs, eval_T=CLASSIC_T) for s in seeds])
-  cnn = slim([run(qcfs_cfg, s, max(epochs // 2, 1), model="small_cnn", eval_T=(4, 8, 16)) for s in seeds])
-  return {"seeds": len(seeds), "epochs": epochs, "noise": noise, "quant": quant, "classic": classic,
-          "cnn": cnn}
+  have = have if have and have.get("seeds") == len(seeds) and have.get("epochs") == epochs else {}
+  groups = {
+      "noise": lambda: {k: slim([run(t1_cfg, s, epochs, **{"noise.kind": k}) for s in seeds])
+                        for k in ("gaussian", "uniform", "none")},
+      "quant": lambda: {"Noise Adaptor (p=4, α=1, variant A)": slim([run(na_cfg, s, epochs) for s in seeds]),
+                        "QCFS (L=4)": slim([run(qcfs_cfg, s, epochs) for s in seeds])},
+      "classic": lambda: slim([run(ann_cfg, s, epochs, eval_T=CLASSIC_T) for s in seeds]),
+      "cnn": lambda: slim([run(qcfs_cfg, s, max(epochs // 2, 1), model="small_cnn", eval_T=(4, 8, 16))
+                           for s in seeds]),
+      "cnn_L8": lambda: slim([run(qcfs_cfg, s, max(epochs // 2, 1), model="small_cnn", levels=8,
+                                  eval_T=(4, 8, 16)) for s in seeds]),
+  }
+  out = {"seeds": len(seeds), "epochs": epochs}
+  for name, fn in groups.items():
+    out[name] = have[name] if name in have else fn()
+    print(name, "done", flush=True)
+  return out
 
 
 CLASSIC_T = (8, 16, 32, 64, 128, 256, 512, 1024)
@@ -118,7 +129,7 @@ CLASSIC_T = (8, 16, 32, 64, 128, 256, 512, 1024)
 
 def render(acc: dict, seconds: float) -> str:
   seeds = range(acc["seeds"])
-  noise, quant, classic, cnn = acc["noise"], acc["quant"], acc["classic"], acc["cnn"]
+  noise, quant, classic, cnn, cnn8 = (acc[k] for k in ("noise", "quant", "classic", "cnn", "cnn_L8"))
   T6, T7, Tc = (1, 2, 4, 8, 16, 32), (1, 2, 4, 8, 16, 32, 64), CLASSIC_T
   needs = []  # (iii) steps classic conversion needs to match noise-T=1 at N=8, per seed
   for s in seeds:
@@ -134,8 +145,10 @@ def render(acc: dict, seconds: float) -> str:
       "Noise Adaptor ≥ QCFS − 0.3 at every T ≥ 8 (mean over seeds)": all(
           np.mean([r["snn_accuracy"][str(t)] for r in na]) >=
           np.mean([r["snn_accuracy"][str(t)] for r in qc]) - 0.003 for t in (8, 16, 32, 64)),
-      "QCFS small CNN: SNN at T=8 within 1 point of the QCFS ANN (every seed)": all(
+      "QCFS (L=4) small CNN: SNN at T=8 within 1 point of the QCFS ANN (every seed)": all(
           abs(r["snn_accuracy"]["8"] - r["trained_accuracy"]) <= 0.01 for r in cnn),
+      "QCFS (L=8) small CNN: SNN at T=8 within 1 point of the QCFS ANN (every seed)": all(
+          abs(r["snn_accuracy"]["8"] - r["trained_accuracy"]) <= 0.01 for r in cnn8),
   }
   md = [
       "# snnjax — reproduction report",
@@ -161,6 +174,12 @@ def render(acc: dict, seconds: float) -> str:
       "",
       acc_table("Converted SNN accuracy (θ = λ = p·s, v0 = θ/2)", quant, T7),
       "",
+      "Noise Adaptor − QCFS (points, mean over seeds): " + ", ".join(
+          f"T={t}: {100 * (np.mean([r['snn_accuracy'][str(t)] for r in na]) - np.mean([r['snn_accuracy'][str(t)] for r in qc])):+.2f}"
+          for t in T7) + ". The training noise buys robustness at low T; on this data both "
+      "methods plateau by T = 8–16, so the paper's 'keeps rising with T where QCFS plateaus' is "
+      "not seen here.",
+      "",
       "## (iii) Steps classic conversion needs",
       "",
       acc_table("ReLU ANN → SNN, 99.9th-percentile thresholds, v0 = 0", {"classic conversion": classic}, Tc),
@@ -173,7 +192,17 @@ def render(acc: dict, seconds: float) -> str:
       "",
       "## (iv) QCFS small CNN (2 convs + avg-pool) on mnist5k",
       "",
-      acc_table("QCFS (L=4) small CNN → SNN", {"small CNN": cnn}, (4, 8, 16)),
+      acc_table("QCFS small CNN → SNN", {"L=4": cnn, "L=8": cnn8}, (4, 8, 16)),
+      "",
+      "Per seed, L=4: " + "; ".join(
+          f"ANN {100 * r['trained_accuracy']:.1f} → T=8 {100 * r['snn_accuracy']['8']:.1f}" for r in cnn) + ".",
+      "With T ≠ L the conversion is exact only in expectation over a uniform spread of inputs "
+      "within each quantization bin (QCFS's theorem). After BatchNorm most pre-activations sit "
+      "just above zero; an IF neuron with v0 = θ/2 and input z first fires at step ⌈θ/(2z)⌉, so "
+      "the many small inputs near θ/16 fire together at step 8 and the next layer receives a "
+      "synchronised volley (on the worst seed: 94.6% at t = 7, 76.8% at t = 8). The network was "
+      "trained on 4-level activations and cannot anticipate it. With T = L = 8 the first layer "
+      "is exact (I-1) and the volley is part of what was trained.",
       "",
       "## Checks",
       "",
@@ -193,14 +222,16 @@ def main(argv=None):
   ap.add_argument("--epochs", type=int, default=20)
   ap.add_argument("--speed-only", action="store_true",
                   help="reuse results/report_accuracy.json; refresh only the speed tables")
+  ap.add_argument("--fresh", action="store_true", help="recompute every accuracy group")
   a = ap.parse_args(argv)
   cache = os.path.join(RESULTS_DIR, "report_accuracy.json")
+  have = json.load(open(cache)) if os.path.exists(cache) else None
   if a.speed_only:
-    acc = json.load(open(cache))
+    acc = have
   else:
     t0 = time.perf_counter()
-    acc = accuracy_runs(list(range(a.seeds)), a.epochs)
-    acc["seconds"] = time.perf_counter() - t0
+    acc = accuracy_runs(list(range(a.seeds)), a.epochs, None if a.fresh else have)
+    acc["seconds"] = time.perf_counter() - t0 + (have or {}).get("seconds", 0) * (not a.fresh)
     os.makedirs(RESULTS_DIR, exist_ok=True)
     json.dump(acc, open(cache, "w"))
   text = render(acc, acc["seconds"])
