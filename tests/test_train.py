@@ -162,3 +162,12 @@ def test_cifar_resnet18_config_runs_on_synthetic_cifar(tmp_path):
   r = train.train_and_evaluate(c, str(tmp_path))
   assert r["train_step_traces"] == 1 and np.isfinite(r["history"][-1]["loss"])
   assert set(r["snn_accuracy"]) == {"1", "2"}
+
+
+def test_bptt_trained_accuracy_is_its_own_simulation(tmp_path):
+  from train.configs import bptt as bptt_cfg
+  c = tiny(bptt_cfg, num_steps=40)
+  r = train.train_and_evaluate(c, str(tmp_path))
+  assert 0.3 < r["trained_accuracy"] <= 1.0
+  # the net trained at T=4, evaluated at T=4 by the two code paths
+  assert r["snn_accuracy"]["4"] == pytest.approx(r["trained_accuracy"], abs=1 / 360 + 1e-9)

@@ -1,7 +1,7 @@
 """BPTT baseline: LIF (τ=2, θ=1, sigmoid α=4, soft reset) trained through T=4 steps.
 
 Command:   python -m train --config train/configs/bptt.py --workdir runs/bptt
-Runtime:   ~3–5 min on a 2-core CPU (mnist5k MLP, T=4); under a minute on one GPU.
+Runtime:   ~17 s on a 2-core CPU (mnist5k MLP, T=4, step-by-step unrolled); one GPU: not yet measured.
 Variants:  :tiny (tests).
 """
 

@@ -1,12 +1,12 @@
 """Noise Adaptor: noisy low-bit (p=4) quantized ANN → IF SNN (θ = p·s, v0 = θ/2).
 
 Command:   python -m train --config train/configs/noise_adaptor.py --workdir runs/noise_adaptor
-Runtime:   ~1–2 min on a 2-core CPU (mnist5k, 784-256×6-10 MLP); seconds on one GPU.
+Runtime:   ~15 s on a 2-core CPU (mnist5k, 784-256×6-10 MLP); one GPU: not yet measured.
 Variants:  :tiny (tests, seconds);
            :cifar10_resnet18 — the paper's 95.95% at T=4 setting (ResNet-18, p=4, SGD 0.1,
-             wd 5e-4, cosine, 300 epochs; tfds cifar10 on disk) — ~3 h on one H100;
-           :imagenet_resnet50 — ResNet-50, p=4 (ImageNet stem, avg-pool), 120 epochs, batch 256,
-             tfds imagenet2012 on disk — days on 8 GPUs.
+             wd 5e-4, cosine, 300 epochs; tfds cifar10 on disk; run time not yet measured);
+           :imagenet_resnet50 (ResNet-50 with ImageNet stem and avg-pool, p=4, 120 epochs, batch 256,
+             tfds imagenet2012 on disk; run time not yet measured).
 """
 
 from train.configs.common import base, tiny

@@ -6,10 +6,10 @@ same MLP as a ReLU ANN and converts it the classic way (99.9th percentile,
 v0 = 0 and θ/2) for comparison.
 
 Command:   python -m train --config train/configs/noise_t1.py --workdir runs/noise_t1
-Runtime:   ~2–4 min on a 2-core CPU; well under a minute on one GPU.
+Runtime:   ~25 s on a 2-core CPU (two trainings: the noisy T=1 net and the ReLU baseline); one GPU: not yet measured.
 Variants:  train/configs/noise_t1.py:tiny (digits, small CNN, seconds; tests)
            train/configs/noise_t1.py:cifar10_resnet18 (tfds cifar10 on disk, ResNet-18;
-           ~2 h on one H100 for 200 epochs).
+           200 epochs; run time not yet measured).
 """
 
 from train.configs.common import base, tiny

@@ -1,8 +1,8 @@
 """QCFS baseline: quantized (L=4) ANN → IF SNN (θ = λ, v0 = θ/2).
 
 Command:   python -m train --config train/configs/qcfs.py --workdir runs/qcfs
-Runtime:   ~1–2 min on a 2-core CPU (mnist5k MLP); seconds on one GPU.
-Variants:  :tiny (tests); :cnn (mnist5k, 4-layer CNN, ~10 min on CPU);
+Runtime:   ~15 s on a 2-core CPU (mnist5k MLP); one GPU: not yet measured.
+Variants:  :tiny (tests); :cnn (mnist5k, small CNN, 10 epochs, ~35 s on a 2-core CPU);
            :cifar10_vgg16 (QCFS README setting, L=4, 300 epochs; tfds cifar10 on disk).
 """
 
