@@ -62,9 +62,15 @@ def module_loss(model, batch, key=None, *, T: int, way: str = "auto",
   return ((1 - c_mse) * ce + c_mse * mse).mean(), logits
 
 
-def make_loss_fn(model, *, T: int, **kw):
+def make_loss_fn(model, *, T: int, aux: bool = True, **kw):
   """``(loss_fn, params, stats)`` for plain-JAX/optax training of a spiking model.
 
-  ``loss_fn(params, batch, key=None, stats=stats) -> (loss, (logits, new_stats))``.
+  With ``aux=True``: ``loss_fn(params, batch, key=None, stats=stats) -> (loss, (logits, new_stats))``
+  (use ``jax.value_and_grad(..., has_aux=True)`` and carry the BatchNorm
+  statistics). With ``aux=False``: ``loss_fn(params, batch) -> loss``, the
+  statistics held at their current values.
   """
-  return functionalize(model, functools.partial(module_loss, T=T, **kw))
+  loss_fn, params, stats = functionalize(model, functools.partial(module_loss, T=T, **kw))
+  if aux:
+    return loss_fn, params, stats
+  return (lambda params, batch: loss_fn(params, batch)[0]), params, stats
