@@ -45,13 +45,17 @@ Way = Literal["layer", "step", "auto"]
 
 
 def default_way(training: bool = False) -> str:
-  """``"step"`` (unrolled) for training on CPU, else ``"layer"``.
+  """``"step"`` on CPU, ``"layer"`` on accelerators.
 
-  On XLA:CPU, conv gradients inside a loop are 35–61× slower; unrolled
-  step-by-step was measured fastest there. Forward-only runs and accelerators
-  favour the layer-by-layer way (big time-folded convolutions).
+  Measured on a 2-core CPU (``benchmarks/RESULTS.md``): step-by-step was faster
+  for evaluation (ResNet-18, T=16: 1.07× vs 1.52× of T ANN forwards) and, with
+  the time loop unrolled, for BPTT training (conv gradients inside a loop are
+  35–61× slower on XLA:CPU). Accelerators favour the big time-folded
+  convolutions of the layer-by-layer way. ``training`` is kept for callers
+  that want to choose differently for training and evaluation.
   """
-  return "step" if training and jax.default_backend() == "cpu" else "layer"
+  del training
+  return "step" if jax.default_backend() == "cpu" else "layer"
 
 
 def spiking_layers(model: nnx.Module) -> list[tuple[str, Spiking]]:
@@ -171,7 +175,7 @@ def run_batch_stats(model, x, y, *, T: int, way: Way = "layer", unroll: int | bo
 
 
 def evaluate(model: nnx.Module, images, labels, *, T: int, batch_size: int = 256,
-             way: Way = "layer", unroll: int | bool = 1) -> dict:
+             way: Way = "auto", unroll: int | bool = 1) -> dict:
   """Accuracy at every ``t ≤ T``, firing rates, SOPs and energy, batch by batch.
 
   One jit-compiled function per batch shape (the last, shorter batch compiles

@@ -100,7 +100,7 @@ class Trainer:
 
   def __init__(self, model, module_loss, tx, mesh, *, augment: bool = False):
     self.loss_fn, params, stats = common.functionalize(model, module_loss)
-    self.graphdef_model = model
+    self._template = model  # structure and constants; the state lives in self.state
     self.mesh, self.tx = mesh, tx
     self.traces = 0
     opt_state = tx.init(params)
@@ -129,7 +129,7 @@ class Trainer:
 
   def model(self):
     """An NNX model holding the current parameters and statistics."""
-    m = nnx.clone(self.graphdef_model)
+    m = nnx.clone(self._template)
     nnx.update(m, jax.device_get(self.state["params"]), jax.device_get(self.state["stats"]))
     return m
 
@@ -252,7 +252,7 @@ def train_and_evaluate(config, workdir: str, *, resume: bool = False, log=print)
   results.update(snn_accuracy=r["by_T"], accuracy_every_t=r["accuracy"], firing_rates=r["firing_rates"],
                  sops=r["sops_per_image"], macs=r["macs_per_image"], energy_j=r["energy_j_per_image"])
   if config.compare_maxnorm:
-    relu_model, relu_hist, _ = train_model(config, ds, sn.relu(), ann.module_loss, workdir, resume=resume,
+    relu_model, _, _ = train_model(config, ds, sn.relu(), ann.module_loss, workdir, resume=resume,
                                       tag="ann_baseline")
     th = convert.calibrate(relu_model, _calib_batches(ds, config), percentile=config.percentile)
     results["ann_accuracy"] = _accuracy(relu_model, test)

@@ -43,7 +43,7 @@ def base(method: str) -> ml_collections.ConfigDict:
       alpha=4.0, learn_threshold=False, eval_noise=False, rng="fast"))
   # evaluation and conversion
   c.eval_T = (1, 2, 4, 8, 16, 32)
-  c.eval_way = "layer"
+  c.eval_way = "auto"          # layer | step | auto (step on CPU, layer on accelerators)
   c.eval_batch_size = 500
   c.eval_examples = 0          # > 0: evaluate on the first N test examples only
   c.percentile = 99.9          # classic conversion
