@@ -226,11 +226,16 @@ def _snn_eval(snn, split, Ts, config) -> dict:
   return r
 
 
-def train_and_evaluate(config, workdir: str, *, resume: bool = False, log=print) -> dict:
-  """Train by ``config.method``, convert, evaluate at ``config.eval_T``; write outputs."""
+def train_and_evaluate(config, workdir: str, *, resume: bool = False, log=print,
+                       dataset: data.Dataset | None = None) -> dict:
+  """Train by ``config.method``, convert, evaluate at ``config.eval_T``; write outputs.
+
+  ``dataset`` (e.g. :func:`snnjax.data.from_arrays` over your own arrays)
+  replaces ``config.dataset``; it goes through the same pipeline.
+  """
   t_start = time.perf_counter()
   os.makedirs(workdir, exist_ok=True)
-  ds = data.load(config.dataset, data_dir=config.data_dir or None, download=config.download)
+  ds = dataset or data.load(config.dataset, data_dir=config.data_dir or None, download=config.download)
   test = _arrays(ds, ds.test, config.eval_examples)
   act, module_loss, rule = activation_for(config)
   model, history, trainer = train_model(config, ds, act, module_loss, workdir, resume=resume, tag=config.method)

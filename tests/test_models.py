@@ -1,0 +1,51 @@
+"""Every zoo architecture builds with each kind of activation and has the right output shape."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import snnjax.nn as sn
+from snnjax import data
+from train import train
+from train.configs import qcfs as qcfs_cfg
+
+ZOO = [
+    (lambda **k: sn.mlp((28, 28, 1), (32, 32), 10, **k), (28, 28, 1), 10),
+    (lambda **k: sn.small_cnn((8, 8, 1), 10, **k), (8, 8, 1), 10),
+    (lambda **k: sn.cnn4((28, 28, 1), 10, **k), (28, 28, 1), 10),
+    (lambda **k: sn.vgg11(**k), (32, 32, 3), 10),
+    (lambda **k: sn.vgg13(**k), (32, 32, 3), 10),
+    (lambda **k: sn.vgg16(classifier=(4096, 4096), **k), (32, 32, 3), 10),
+    (lambda **k: sn.snn2ann_vgg13(**k), (32, 32, 3), 10),
+    (lambda **k: sn.resnet17(**k), (32, 32, 3), 10),
+    (lambda **k: sn.resnet18(**k), (32, 32, 3), 10),
+    (lambda **k: sn.resnet20(**k), (32, 32, 3), 10),
+    (lambda **k: sn.resnet34(**k), (32, 32, 3), 10),
+    (lambda **k: sn.resnet18(stem="imagenet", in_shape=(224, 224, 3), num_classes=1000, **k),
+     (224, 224, 3), 1000),
+    (lambda **k: sn.resnet50(**k), (224, 224, 3), 1000),
+]
+
+
+@pytest.mark.parametrize("build,shape,classes", ZOO)
+@pytest.mark.parametrize("act,norm,T", [(sn.relu(), True, None), (sn.if_(T=3), False, 3)])
+def test_zoo_shapes(build, shape, classes, act, norm, T):
+  model = nnx.eval_shape(lambda: build(act=act, norm=norm, rngs=nnx.Rngs(0)))
+  g, s = nnx.split(model)
+  out = jax.eval_shape(lambda s, x: nnx.merge(g, s)(x), s, jax.ShapeDtypeStruct((2,) + shape, jnp.float32))
+  assert out.shape == ((2, classes) if T is None else (T, 2, classes))
+
+
+def test_train_and_evaluate_on_in_memory_arrays(tmp_path):
+  rng = np.random.default_rng(0)
+  x = rng.random((256, 8, 8, 1)).astype(np.float32)
+  y = (x.mean((1, 2, 3)) > 0.5).astype(np.int64)  # a learnable rule on the researcher's own data
+  ds = data.from_arrays(x[:192], y[:192], x[192:], y[192:], name="mine")
+  c = qcfs_cfg.get_config("tiny")
+  with c.unlocked():
+    c.model, c.num_steps = "mlp", 40
+    c.hidden = (32,)
+  r = train.train_and_evaluate(c, str(tmp_path), dataset=ds)
+  assert r["dataset"] == "mine" and r["trained_accuracy"] > 0.6
