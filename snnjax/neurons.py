@@ -174,14 +174,18 @@ def step(params: NeuronParams, state: NeuronState, x: Float[Array, "*shape"]
 
   References: spec §1.2, §1.3.
   """
+  _validate(state, x)
+  new, out, _ = _advance(params, state, x)
+  return new, out
+
+
+def _validate(state: NeuronState, x) -> None:
   if state.v.shape != x.shape:
     raise ValueError(
         f"neuron state has shape {state.v.shape} but the input current has shape {x.shape}; "
         "create the state with init_state(params, x.shape) for this input.")
   if not jnp.issubdtype(x.dtype, jnp.floating):
     raise ValueError(f"input current must be floating point, got {x.dtype}.")
-  new, out, _ = _advance(params, state, x)
-  return new, out
 
 
 def _advance(params: NeuronParams, state: NeuronState, x: Array):
@@ -226,8 +230,7 @@ def run(params: NeuronParams, state: NeuronState, xs: Float[Array, "T *shape"] |
   else:
     length, scanned = _checks.check_time_steps(T), None
 
-  x0 = xs if T is not None else xs[0]
-  step(params, state, x0)  # validates shapes and dtype once, at trace time
+  _validate(state, jax.ShapeDtypeStruct(xs.shape[1:] if T is None else xs.shape, xs.dtype))
 
   def body(st, x_t):
     new, out, u = _advance(params, st, xs if x_t is None else x_t)

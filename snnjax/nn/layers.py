@@ -120,7 +120,9 @@ class Synapse(nnx.Module):
     if self.count_ops:
       sample = x.shape[x.ndim - self.feature_ndim:]
       nz = (x != 0).astype(jnp.float32).reshape((-1,) + sample).sum(0)
-      ops = jnp.sum(nz * jax.lax.stop_gradient(self.fanout(sample)))
+      with jax.ensure_compile_time_eval():  # shape-only: a constant, computed once per trace
+        fan = self.fanout(sample)
+      ops = jnp.sum(nz * fan)
       if not hasattr(self, "ops"):
         self.ops = OpCount(jnp.zeros((), jnp.float32))
       self.ops[...] = self.ops[...] + ops
