@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 
 import jax
-import jax.numpy as jnp
 
 import snnjax as sj
 from benchmarks.common import device_name, median_ms, table, write_json

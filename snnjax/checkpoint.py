@@ -8,7 +8,6 @@ checkpoint to the next older one, reporting each failure and deleting nothing.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
@@ -16,8 +15,6 @@ import jax
 import orbax.checkpoint as ocp
 
 __all__ = ["Checkpointer"]
-
-log = logging.getLogger(__name__)
 
 
 class Checkpointer:

@@ -39,8 +39,8 @@ import numpy as np
 from flax import nnx
 
 from snnjax import _checks
-from snnjax.nn.activations import QCFS, ReLU, Spiking, SpikingSpec
-from snnjax.nn.layers import Pool, Synapse
+from snnjax.nn.activations import ReLU, Spiking, SpikingSpec
+from snnjax.nn.layers import Pool
 from snnjax.nn.models import Model, rebuild
 
 __all__ = ["RULES", "fold_batchnorm", "fold_bn_arrays", "convert_params", "calibrate",
@@ -172,12 +172,9 @@ def activation_sites(model: nnx.Module) -> list[str]:
   return [_path_key(p) for p, m in nnx.iter_modules(model) if getattr(m, "is_activation", False)]
 
 
-def register_activation(cls: type, rule: str):
-  """Let the converter map another activation class by ``rule`` (used by the methods)."""
-  _RULE_OF[cls] = rule
-
-
-_RULE_OF: dict[type, str] = {QCFS: "qcfs", ReLU: "percentile"}
+def _rule_of(m) -> str | None:
+  """The conversion rule an activation class declares (``conversion_rule``)."""
+  return getattr(type(m), "conversion_rule", None)
 
 
 def check_convertible(model: nnx.Module, rule: Rule) -> str:
@@ -198,23 +195,22 @@ def check_convertible(model: nnx.Module, rule: Rule) -> str:
     if isinstance(m, Spiking):
       raise ValueError(f"'{key}' is already a spiking layer: the model is a spiking net; "
                        "simulate it directly (snnjax.simulate.run).")
-    if not isinstance(m, tuple(_RULE_OF)):
+    if _rule_of(m) is None:
       raise ValueError(f"activation {type(m).__name__} at '{key}' has no conversion rule: use "
                        "ReLU, QCFS, NoisySpike or NoisyQuant activations.")
-    kinds[key] = type(m)
+    kinds[key] = m
   if not kinds:
     raise ValueError("the model has no convertible activation layer.")
   if rule == "auto":
-    found = {_RULE_OF[t] for t in kinds.values()}
+    found = {_rule_of(m) for m in kinds.values()}
     if len(found) != 1:
       raise ValueError(f"mixed activation kinds {sorted(found)}: pass rule= explicitly.")
     rule = found.pop()
-  compatible = {"qcfs": (QCFS,), "maxnorm": (ReLU,), "percentile": (ReLU,)}
-  for key, t in kinds.items():
-    allowed = compatible.get(rule, tuple(c for c, r in _RULE_OF.items() if r == rule))
-    if not issubclass(t, allowed):
-      raise ValueError(f"activation {t.__name__} at '{key}' cannot be converted with rule "
-                       f"{rule!r}; its rule is {_RULE_OF[t]!r}.")
+  accepts = {"maxnorm": "percentile"}  # both calibrate a ReLU net
+  for key, m in kinds.items():
+    if _rule_of(m) != accepts.get(rule, rule):
+      raise ValueError(f"activation {type(m).__name__} at '{key}' cannot be converted with rule "
+                       f"{rule!r}; its rule is {_rule_of(m)!r}.")
   return rule
 
 
@@ -288,7 +284,7 @@ def to_spiking(model, rule: Rule = "auto", T: int = 4, *, template: nnx.Module |
       raise ValueError("rule='auto' needs the trained model; pass rule= with a bare state.")
   if v0 is None:
     if rule == "noise_t1":  # v[0] = μ, the mean of the training noise (a fraction of θ)
-      v0 = next((m.v0_fraction for _, m in nnx.iter_modules(model) if hasattr(m, "v0_fraction")), 0.5) \
+      v0 = next((m.spec.mean for _, m in nnx.iter_modules(model) if _rule_of(m) == "noise_t1"), 0.5) \
           if isinstance(model, nnx.Module) else 0.5
     else:
       v0 = "half" if rule in ("qcfs", "noise_adaptor") else "zero"

@@ -26,13 +26,12 @@ import dataclasses
 import functools
 import gzip
 import importlib.resources
-import json
-from typing import Any, Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
 __all__ = ["Split", "Dataset", "load", "load_embedded", "load_tfds", "from_arrays",
-           "batches", "crop_flip", "synthetic", "EMBEDDED", "NORMALIZATION"]
+           "batches", "normalize", "crop_flip", "synthetic", "EMBEDDED", "NORMALIZATION"]
 
 EMBEDDED = ("mnist5k", "digits")
 #: Per-channel (mean, std) applied after scaling to [0, 1]; None = no normalisation.
@@ -205,15 +204,20 @@ def load(name: str, *, data_dir: str | None = None, download: bool = False) -> D
   return load_tfds(name, data_dir=data_dir, download=download)
 
 
+def normalize(images: np.ndarray, normalization: tuple | None) -> np.ndarray:
+  """``(images − mean) / std`` per channel; ``normalization=None`` leaves them as they are."""
+  if not normalization:
+    return images
+  mean, std = normalization
+  return (images - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+
+
 class _Normalize:
-  def __init__(self, mean, std):
-    self.mean = None if mean is None else np.asarray(mean, np.float32)
-    self.std = None if std is None else np.asarray(std, np.float32)
+  def __init__(self, normalization):
+    self.normalization = normalization
 
   def __call__(self, ex):
-    if self.mean is None:
-      return ex
-    return {"image": (ex["image"] - self.mean) / self.std, "label": ex["label"]}
+    return {"image": normalize(ex["image"], self.normalization), "label": ex["label"]}
 
 
 def batches(split, batch_size: int, *, seed: int = 0, shuffle: bool = True, repeat: bool = True,
@@ -233,8 +237,9 @@ def batches(split, batch_size: int, *, seed: int = 0, shuffle: bool = True, repe
     ds = ds.seed(seed).shuffle()
   if repeat:
     ds = ds.repeat()
-  mean, std = normalization if normalization else (None, None)
-  ds = ds.map(_Normalize(mean, std)).batch(batch_size, drop_remainder=drop_remainder)
+  if normalization:
+    ds = ds.map(_Normalize(normalization))
+  ds = ds.batch(batch_size, drop_remainder=drop_remainder)
   return iter(ds.to_iter_dataset())
 
 

@@ -20,7 +20,7 @@ References: spec §1.4–1.5; DESIGN.md layer 5.
 
 from __future__ import annotations
 
-from typing import Iterable, Literal
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +29,7 @@ from flax import nnx
 
 from snnjax import _checks
 from snnjax.nn.activations import Spiking
-from snnjax.nn.layers import OpCount, SimState, SpikeCount, Synapse
+from snnjax.nn.layers import Synapse
 
 __all__ = ["configure", "default_way", "spiking_layers", "run", "run_batch_stats", "evaluate",
            "ENERGY_PER_AC_J", "ENERGY_PER_MAC_J"]

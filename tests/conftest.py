@@ -4,7 +4,6 @@ Both must be set before JAX creates its backends, hence at import time here.
 """
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

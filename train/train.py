@@ -284,10 +284,7 @@ def _arrays(ds, split, limit: int = 0) -> data.Split:
   else:
     exs = [split[i] for i in range(n)]
     images, labels = np.stack([e["image"] for e in exs]), np.stack([e["label"] for e in exs])
-  norm = data.NORMALIZATION.get(ds.name)
-  if norm:
-    images = (images - np.asarray(norm[0], np.float32)) / np.asarray(norm[1], np.float32)
-  return data.Split(images, labels)
+  return data.Split(data.normalize(images, data.NORMALIZATION.get(ds.name)), labels)
 
 
 def _calib_batches(ds, config):

@@ -28,10 +28,9 @@ from typing import Literal
 import jax.numpy as jnp
 from flax import nnx
 
-from snnjax import convert, quant
+from snnjax import quant
 from snnjax.methods.common import cross_entropy
-from snnjax.methods import noise_t1
-from snnjax.methods.noise_t1 import set_noise_keys
+from snnjax.methods.noise_t1 import layer_key, set_noise_keys
 from snnjax.nn.activations import ActSpec, clip_statistic
 
 __all__ = ["NoisyQuantSpec", "NoisyQuant", "noisy_quant", "module_loss"]
@@ -62,6 +61,11 @@ def noisy_quant(**kwargs) -> NoisyQuantSpec:
 
 
 class NoisyQuant(nnx.Module):
+  """Noise-Adaptor activation; converted by rule ``"noise_adaptor"`` (θ = p·s, v0 = θ/2)."""
+
+  conversion_rule = "noise_adaptor"
+  needs_noise_key = True
+
   def __init__(self, spec: NoisyQuantSpec):
     self.spec = spec
     self.levels = spec.levels
@@ -82,10 +86,7 @@ class NoisyQuant(nnx.Module):
     s = self.step_size[...]
     if self.deterministic or self.spec.alpha == 0 and self.spec.variant == "B":
       return quant.quantize(v, s, self.levels)
-    if not hasattr(self, "noise_key"):
-      raise ValueError("Noise-Adaptor layer has no PRNG key: call "
-                       "snnjax.methods.noise_t1.set_noise_keys(model, key) first, or model.eval().")
-    return quant.noisy_quantize(self.noise_key[...], v, s, self.levels, alpha=self.spec.alpha,
+    return quant.noisy_quantize(layer_key(self), v, s, self.levels, alpha=self.spec.alpha,
                                 variant=self.spec.variant)
 
 
@@ -95,6 +96,3 @@ def module_loss(model, batch, key):
   logits = model(batch["image"])
   return cross_entropy(logits, batch["label"]), logits
 
-
-convert.register_activation(NoisyQuant, "noise_adaptor")
-noise_t1.NOISY_LAYERS += (NoisyQuant,)

@@ -33,13 +33,13 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.scipy.stats import norm
 
-from snnjax import _checks, convert, noise
+from snnjax import _checks, noise
 from snnjax.methods.common import cross_entropy
 from snnjax.nn.activations import ActSpec
 from snnjax.nn.layers import Threshold
 from snnjax.surrogate import get_surrogate, spike
 
-__all__ = ["NoisySpikeSpec", "NoisySpike", "noisy_spike", "NoiseKey", "set_noise_keys",
+__all__ = ["NoisySpikeSpec", "NoisySpike", "noisy_spike", "NoiseKey", "set_noise_keys", "layer_key",
            "module_loss", "expected_rate"]
 
 
@@ -92,14 +92,28 @@ def expected_rate(u, theta, spec: NoisySpikeSpec):
   return (u + spec.mean * theta >= theta).astype(u.dtype)
 
 
+def layer_key(layer: nnx.Module):
+  """The key :func:`set_noise_keys` gave ``layer``, or an error that says how to give one."""
+  if not hasattr(layer, "noise_key"):
+    raise ValueError(f"{type(layer).__name__} layer has no PRNG key: call "
+                     "snnjax.methods.noise_t1.set_noise_keys(model, key) before a training "
+                     "forward, or model.eval() for the noise-free net.")
+  return layer.noise_key[...]
+
+
 class NoisySpike(nnx.Module):
-  """Single-step spiking activation with membrane noise; output θ·s."""
+  """Single-step spiking activation with membrane noise; output θ·s.
+
+  Converted by rule ``"noise_t1"``: θ kept, ``v[0] = μ`` (``spec.mean``·θ).
+  """
+
+  conversion_rule = "noise_t1"
+  needs_noise_key = True
 
   def __init__(self, spec: NoisySpikeSpec):
     self.spec = spec
     theta = jnp.asarray(spec.threshold, jnp.float32)
     self.threshold = nnx.Param(theta) if spec.learn_threshold else Threshold(theta)
-    self.v0_fraction = spec.mean  # the converter's initial potential, v[0] = μ
     self.deterministic = False    # toggled by model.train() / model.eval()
 
   def fix_noise(self, xi) -> None:
@@ -113,11 +127,7 @@ class NoisySpike(nnx.Module):
     mu = s.mean * theta
     if s.noise == "none" or (self.deterministic and not s.eval_noise):
       return jnp.broadcast_to(mu, shape).astype(dtype)
-    if not hasattr(self, "noise_key"):
-      raise ValueError("noisy layer has no PRNG key: call "
-                       "snnjax.methods.noise_t1.set_noise_keys(model, key) before a training "
-                       "forward, or model.eval() for the noise-free net.")
-    key = self.noise_key[...]
+    key = layer_key(self)
     if s.noise == "gaussian":
       return (mu + s.std * theta * noise.standard_normal(key, shape, jnp.float32, s.rng)).astype(dtype)
     return (theta * noise.standard_uniform(key, shape, jnp.float32, s.rng)).astype(dtype)
@@ -135,14 +145,11 @@ class NoisySpike(nnx.Module):
     return theta * out
 
 
-NOISY_LAYERS: tuple[type, ...] = ()  # extended by each noisy activation class
-
-
 def set_noise_keys(model: nnx.Module, key) -> None:
-  """Give every noisy layer of ``model`` its own key folded from ``key``."""
+  """Give every noisy layer (``needs_noise_key``) of ``model`` its own key folded from ``key``."""
   i = 0
   for _, m in nnx.iter_modules(model):
-    if isinstance(m, NOISY_LAYERS):
+    if getattr(type(m), "needs_noise_key", False):
       k = jax.random.fold_in(key, i)
       if hasattr(m, "noise_key"):
         m.noise_key[...] = k
@@ -157,6 +164,3 @@ def module_loss(model, batch, key):
   logits = model(batch["image"])
   return cross_entropy(logits, batch["label"]), logits
 
-
-convert.register_activation(NoisySpike, "noise_t1")
-NOISY_LAYERS += (NoisySpike,)

@@ -126,6 +126,8 @@ class SpikingSpec(ActSpec):
 class ReLU(nnx.Module):
   """``max(x, 0)``; records an activation statistic when ``record`` is set."""
 
+  conversion_rule = "percentile"  # read by snnjax.convert (or "maxnorm")
+
   def __init__(self):
     self.record: float | None = None  # percentile to record (100 = max)
 
@@ -141,6 +143,8 @@ class QCFS(nnx.Module):
 
   References: Bu et al. ICLR 2022 Eq. (15); spec §6.1.
   """
+
+  conversion_rule = "qcfs"
 
   def __init__(self, L: int = 4, lam: float = 8.0):
     self.L = int(L)
@@ -229,6 +233,7 @@ def init_clip_from_data(model: nnx.Module, x, *, percentile: float = 99.9) -> di
   m = nnx.clone(model)
   m.train()
   sites = [(p, mod) for p, mod in nnx.iter_modules(m) if hasattr(mod, "init_percentile")]
+  targets = dict(nnx.iter_modules(model))
   if not sites:
     raise ValueError("the model has no activation with a clip value (QCFS, Noise Adaptor).")
   for _, mod in sites:
@@ -239,11 +244,8 @@ def init_clip_from_data(model: nnx.Module, x, *, percentile: float = 99.9) -> di
   out = {}
   for path, mod in sites:
     mod.init_percentile = None
-    target = model
-    for k in path:
-      target = target[k] if isinstance(k, int) else getattr(target, k)
     clip = mod.clip_value()
-    target.set_clip(clip)
+    targets[path].set_clip(clip)
     out["/".join(map(str, path))] = float(clip)
   return out
 
