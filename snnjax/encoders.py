@@ -1,8 +1,8 @@
 """Input encoders: direct (analog) and Poisson/rate coding.
 
 All methods in this library feed the analog image at every step (direct
-encoding, spec §1.4); the models compute the first layer once and broadcast
-its current over time. Poisson coding is offered as an option.
+encoding); the first layer's current is then the same at every step, and the
+compiled simulation computes it once. Poisson coding is offered as an option.
 """
 
 from __future__ import annotations

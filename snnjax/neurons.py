@@ -4,7 +4,7 @@ One step of a neuron layer is ``step(params, state, x) -> (state, out)`` with
 NamedTuple ``params`` and ``state``; :func:`run` scans it over a leading time
 axis with :func:`jax.lax.scan`. Nothing here depends on Flax.
 
-Dynamics (spec §1.2–1.3; ``λ`` is the leak, 1 for IF)::
+Dynamics (``λ`` is the leak, 1 for IF)::
 
     u[t] = λ·v[t−1] + x[t]                   charge (SpikingJelly decay_input=False)
     s[t] = H(u[t] − θ)                       fire (u ≥ θ, or u > θ when strict)
@@ -13,7 +13,10 @@ Dynamics (spec §1.2–1.3; ``λ`` is the leak, 1 for IF)::
     out  = s[t]  or  θ·s[t]                  spike amplitude 1 or θ
 
 References:
-  Spec §1.2 (IF), §1.3 (LIF, τ=2 → λ=0.5), §4.2 (SNN2ANN hard reset, strict >).
+  [Gerstner et al., 2014](https://neuronaldynamics.epfl.ch/online/Ch1.S3.html), "Neuronal
+  Dynamics" §1.3 (integrate-and-fire); [Rueckauer et al., 2017](https://doi.org/10.3389/fnins.2017.00682)
+  (reset by subtraction); [Fang et al., 2023](https://arxiv.org/abs/2310.16620) (SpikingJelly's
+  ``decay_input=False`` form used here).
   Fang et al., "Incorporating Learnable Membrane Time Constant to Enhance
   Learning of Spiking Neural Networks", ICCV 2021 (PLIF).
 """
@@ -32,7 +35,7 @@ from snnjax.surrogate import Surrogate, get_surrogate, spike
 
 __all__ = [
     "NeuronSpec", "NeuronParams", "NeuronState", "if_neuron", "lif_neuron",
-    "plif_neuron", "leak_from_logit", "init_state", "initial_potential", "step",
+    "plif_neuron", "leak_from_logit", "init_state", "initial_potential", "step", "advance",
     "run",
 ]
 
@@ -99,7 +102,7 @@ def if_neuron(threshold=1.0, *, reset: Literal["soft", "hard"] = "soft", v_reset
               strict: bool = False, detach_reset: bool = False,
               amplitude: Literal["one", "threshold"] = "one",
               surrogate: str | Surrogate | None = "sigmoid", dtype=jnp.float32) -> NeuronParams:
-  """Integrate-and-fire neuron (no leak). References: spec §1.2."""
+  """Integrate-and-fire neuron (no leak)."""
   spec = NeuronSpec(reset, strict, detach_reset, amplitude, get_surrogate(surrogate))
   return _make(threshold, 1.0, v_reset, spec, dtype)
 
@@ -108,7 +111,7 @@ def lif_neuron(tau=2.0, threshold=1.0, *, reset: Literal["soft", "hard"] = "soft
                strict: bool = False, detach_reset: bool = False,
                amplitude: Literal["one", "threshold"] = "one",
                surrogate: str | Surrogate | None = "sigmoid", dtype=jnp.float32) -> NeuronParams:
-  """Leaky integrate-and-fire, ``λ = 1 − 1/τ`` (τ=2 → λ=0.5). References: spec §1.3."""
+  """Leaky integrate-and-fire, ``λ = 1 − 1/τ`` (τ=2 → λ=0.5)."""
   if not tau >= 1:
     raise ValueError(f"tau must be ≥ 1 (λ = 1 − 1/τ in [0, 1)), got {tau}.")
   spec = NeuronSpec(reset, strict, detach_reset, amplitude, get_surrogate(surrogate))
@@ -172,10 +175,10 @@ def step(params: NeuronParams, state: NeuronState, x: Float[Array, "*shape"]
   Returns:
     ``(new_state, out)`` where ``out`` is ``s`` or ``θ·s`` per ``spec.amplitude``.
 
-  References: spec §1.2, §1.3.
+  References: [Fang et al., 2023](https://arxiv.org/abs/2310.16620), Eqs. (1)–(3).
   """
   _validate(state, x)
-  new, out, _ = _advance(params, state, x)
+  new, out, _ = advance(params, state, x)
   return new, out
 
 
@@ -188,8 +191,11 @@ def _validate(state: NeuronState, x) -> None:
     raise ValueError(f"input current must be floating point, got {x.dtype}.")
 
 
-def _advance(params: NeuronParams, state: NeuronState, x: Array):
-  """One step without input checks; also returns ``u`` (before reset)."""
+def advance(params: NeuronParams, state: NeuronState, x: Array):
+  """:func:`step` without input checks, also returning ``u[t]`` (the potential before reset).
+
+  Returns ``(new_state, out, u)``.
+  """
   spec = params.spec
   theta = params.threshold.astype(x.dtype)
   u = params.decay.astype(x.dtype) * state.v + x
@@ -219,7 +225,7 @@ def run(params: NeuronParams, state: NeuronState, xs: Float[Array, "T *shape"] |
   Returns:
     ``(final_state, outs[T, ...])``, plus ``us[T, ...]`` when asked.
 
-  References: spec §1.2–1.4.
+  References: [Fang et al., 2023](https://arxiv.org/abs/2310.16620), §3 (multi-step mode).
   """
   if T is None:
     if xs.ndim == 0 or xs.shape[0] == 0:
@@ -233,7 +239,7 @@ def run(params: NeuronParams, state: NeuronState, xs: Float[Array, "T *shape"] |
   _validate(state, jax.ShapeDtypeStruct(xs.shape[1:] if T is None else xs.shape, xs.dtype))
 
   def body(st, x_t):
-    new, out, u = _advance(params, st, xs if x_t is None else x_t)
+    new, out, u = advance(params, st, xs if x_t is None else x_t)
     return new, ((out, u) if return_membrane else out)
 
   state, ys = jax.lax.scan(body, state, scanned, length=length, unroll=unroll)

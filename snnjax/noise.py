@@ -24,7 +24,7 @@ no noise 0.66 ms, fast Gaussian 1.33 ms, ``jax.random.normal`` 5.6 ms.
 References:
   Jiang & Zhang, "A noise based novel strategy for faster SNN training",
   arXiv 2211.05453 (abstract: Gaussian noise on the membrane potential);
-  spec §2.2 for the reconstruction and defaults.
+  docs/noise_t1.md for the reconstruction and defaults.
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 
 References:
   Bu et al., "Optimal ANN-SNN Conversion for High-accuracy and Ultra-low-latency
-  Spiking Neural Networks" (QCFS), ICLR 2022, §4.2 Eq. (15); spec §6.1.
+  Spiking Neural Networks" (QCFS), ICLR 2022, §4.2 Eq. (15),
+  https://arxiv.org/abs/2303.04347.
   Li & Rajendran, "Noise Adaptor: Enhancing Low-Latency Spiking Neural
   Networks through Noise-Injected Low-Bit ANN Conversion", arXiv 2411.17431,
-  §3 (noisy quantizer); spec §3.2.
+  §3 (noisy quantizer), https://arxiv.org/abs/2411.17431.
 """
 
 from __future__ import annotations
@@ -41,14 +42,14 @@ def qcfs(z: Float[Array, "*shape"], lam: ArrayLike, L: int) -> Float[Array, "*sh
 
   Uses the QCFS authors' newer operation order (clip first, then STE floor),
   so by autograd ``∂ĥ/∂z = 1[0 ≤ z/λ ≤ 1]`` and ``∂ĥ/∂λ = q − z/λ`` in range,
-  1 above, 0 below (spec I-4).
+  1 above, 0 below.
 
   Args:
     z: pre-activation.
     lam: learnable clip value λ (scalar or broadcastable), λ > 0.
     L: number of quantization steps.
 
-  References: Bu et al. ICLR 2022 Eq. (15); spec §6.1.
+  References: [Bu et al., 2022](https://arxiv.org/abs/2303.04347), Eq. (15).
   """
   _check_levels(L)
   lam = jnp.asarray(lam).astype(z.dtype)
@@ -61,7 +62,7 @@ def quantize(v: Array, s: ArrayLike, p: int) -> Array:
   """Deterministic low-bit quantizer ``s·clip(⌊v/s + ½⌋, 0, p)`` (STE floor).
 
   Equals :func:`qcfs` with ``λ = p·s`` and ``L = p`` (the Noise Adaptor
-  evaluation-time activation, spec §3.2).
+  evaluation-time activation).
   """
   _check_levels(p)
   s = jnp.asarray(s).astype(v.dtype)
@@ -80,7 +81,7 @@ def noisy_quantize(key: PRNGKeyArray, v: Float[Array, "*shape"], s: ArrayLike, p
 
   ``rng`` selects the uniform generator (:func:`snnjax.noise.standard_uniform`).
 
-  References: Li & Rajendran arXiv 2411.17431 §3; spec §3.2, I-13.
+  References: [Li & Rajendran, 2024](https://arxiv.org/abs/2411.17431), §3.
   """
   _check_levels(p)
   if variant not in ("A", "B"):

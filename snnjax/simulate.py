@@ -1,38 +1,61 @@
-"""Multi-step execution and evaluation of spiking models.
+"""Spiking models as pure step functions; multi-step execution and evaluation.
 
-Two ways to run a model for T steps, giving the same numbers:
+:func:`stepper` turns a model into two pure functions::
 
-* ``"layer"`` (layer-by-layer): the input ``[B, ...]`` goes through the layers
-  before the first spiking layer once (direct input is computed once); each
-  spiking layer scans its neurons over T and emits ``[T, B, ...]``; every
-  conv/linear/norm/pool after it works on the time-folded tensor. The scans
-  hold only elementwise neuron work.
-* ``"step"`` (step-by-step): one ``lax.scan`` over the whole network, neuron
-  states (and BatchNorm statistics) as carry. The first synapse's output under
-  direct input is computed once and cached. ``unroll=True`` unrolls the static T,
-  which XLA:CPU needs for gradients of convolutions (jax-ml/jax#12868).
+    init, step = simulate.stepper(model)
+    state = init(x.shape)                       # v[0] of every neuron layer (+ BatchNorm statistics)
+    state, y_t = step(params, state, x_t)       # one time step; params = simulate.params(model)
 
-Read-out is the mean of the classifier outputs over time (spec §1.5); accuracy
-at every ``t ≤ T`` comes from the cumulative mean of one run.
+``params``, ``state`` and ``y_t`` are plain pytrees (nested dicts of arrays),
+so ``step`` composes with ``jax.jit``, ``jax.lax.scan``, ``jax.vmap`` and
+``jax.grad``: write your own time loop, an online learning rule or a custom
+read-out. :func:`run` and :func:`evaluate` are built on it.
 
-References: spec §1.4–1.5; DESIGN.md layer 5.
+T belongs to the call: :func:`run` / :func:`evaluate` take ``T``; no layer
+stores it. Two execution ways (``way=``) give the same numbers:
+
+* ``"step"``: T calls of ``step`` (a ``lax.scan``, or a Python loop when
+  ``unroll=True``), neuron states as carry. Under direct input the first
+  layer's work is the same at every step; XLA computes it once (common
+  subexpression elimination in the unrolled loop, loop-invariant code motion
+  in the scan).
+* ``"layer"``: one call of ``step`` on the input repeated to ``[T, B, ...]``:
+  every spiking layer scans its neurons over T and every conv/linear works on
+  the time-folded tensor.
+
+Read-out is the mean of the classifier outputs over time; accuracy at every
+``t ≤ T`` comes from the cumulative mean of one run.
+
+Recording is asked for by the caller and returned: ``record=("spikes",
+"membrane")`` switches on the recording slots of the spiking layers (all,
+or the ``layers=`` given) and :func:`run` returns them per step; nothing is
+recorded otherwise.
+
+References:
+  [Rueckauer et al., 2017](https://doi.org/10.3389/fnins.2017.00682), §2.1 (direct input,
+  membrane read-out); [Fang et al., 2023](https://arxiv.org/abs/2310.16620), §3 (single-step
+  and multi-step execution in SpikingJelly).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import functools
+from typing import Any, Callable, Literal, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jaxtyping import Array, ArrayLike, Float, Int
 
-from snnjax import _checks
-from snnjax.nn.activations import Spiking
+from snnjax import _checks, _compat
+from snnjax.nn.activations import Spiking, as_rngs
+from snnjax.nn.calibration import modules_by_path
 from snnjax.nn.layers import Synapse
+from snnjax.nn.variables import Membrane, Record, SimState
 
-__all__ = ["configure", "default_way", "spiking_layers", "run", "run_batch_stats", "evaluate",
-           "ENERGY_PER_AC_J", "ENERGY_PER_MAC_J"]
+__all__ = ["stepper", "params", "run", "Run", "evaluate", "monitor", "reset", "default_way",
+           "spiking_layers", "RECORDABLE", "ENERGY_PER_AC_J", "ENERGY_PER_MAC_J"]
 
 #: Energy per accumulate / multiply-accumulate, 32-bit float, 45 nm CMOS.
 #: Source: M. Horowitz, "Computing's energy problem (and what we can do about
@@ -42,6 +65,16 @@ ENERGY_PER_AC_J = 0.9e-12
 ENERGY_PER_MAC_J = 4.6e-12
 
 Way = Literal["layer", "step", "auto"]
+
+#: What can be recorded: name → (layer type, recording slot).
+RECORDABLE = {
+    "spikes": (Spiking, "rec_out"),       # output of each spiking layer (s, or θ·s)
+    "membrane": (Spiking, "rec_u"),       # potential before reset, u[t]
+    "currents": (Spiking, "rec_in"),      # input current I[t] of each spiking layer
+    "synapse_inputs": (Synapse, "rec_in"),  # what each conv/linear received
+}
+
+_STATE = (SimState, nnx.BatchStat)
 
 
 def default_way(training: bool = False) -> str:
@@ -60,126 +93,314 @@ def default_way(training: bool = False) -> str:
 
 def spiking_layers(model: nnx.Module) -> list[tuple[str, Spiking]]:
   """``(path, module)`` of every spiking layer, in definition order."""
-  return [("/".join(map(str, p)), m) for p, m in nnx.iter_modules(model) if isinstance(m, Spiking)]
+  return [(k, m) for k, m in modules_by_path(model).items() if isinstance(m, Spiking)]
 
 
-def configure(model: nnx.Module, *, T: int | None = None, mode: str | None = None,
-              unroll: int | bool | None = None, record: bool | None = None,
-              cache_input: bool | None = None) -> nnx.Module:
-  """Set run options on every spiking layer and synapse of ``model`` in place."""
-  for _, m in nnx.iter_modules(model):
-    if isinstance(m, Spiking):
-      if T is not None:
-        m.T = _checks.check_time_steps(T)
-      if mode is not None:
-        m.mode = mode
-      if unroll is not None:
-        m.unroll = unroll
-      if record is not None:
-        m.record = record
-    elif isinstance(m, Synapse):
-      if record is not None:
-        m.count_ops = record
-      if cache_input is not None:
-        m.cache_input = cache_input
+def params(model: nnx.Module) -> dict:
+  """The trainable parameters of ``model`` as a plain nested dict (what ``step`` takes)."""
+  return nnx.to_pure_dict(nnx.state(model, nnx.Param))
+
+
+def _slots(model: nnx.Module, record: Sequence[str], layers: Sequence[str] | None):
+  unknown = set(record) - set(RECORDABLE)
+  if unknown:
+    raise ValueError(f"cannot record {sorted(unknown)}; choose from {sorted(RECORDABLE)}.")
+  mods = modules_by_path(model)
+  if layers is not None:
+    missing = [k for k in layers if k not in mods]
+    if missing:
+      raise ValueError(f"no layer at {missing}; spiking layers: {[k for k, _ in spiking_layers(model)]}.")
+  out = []
+  for name in record:
+    kind, slot = RECORDABLE[name]
+    for key, m in mods.items():
+      if isinstance(m, kind) and (layers is None or key in layers):
+        out.append((key, slot, name))
+  return out
+
+
+def _parse(key: str):
+  return tuple(int(p) if p.isdigit() else p for p in key.split("/"))
+
+
+def _at(tree, key: str, slot: str):
+  return _get(tree, _parse(key), slot)
+
+
+class _Stepper:
+  """The split model and the pure functions over it (see :func:`stepper`)."""
+
+  def __init__(self, model: nnx.Module, slots):
+    self.graphdef, self.params, self.state, self.consts = nnx.split(model, nnx.Param, _STATE, ...)
+    self.slots = slots
+    self.mods = modules_by_path(model)
+    self.variables = list(_compat.iter_variables(model))
+
+  def merge(self, params, state) -> nnx.Module:
+    p, s = _compat.copy_state(self.params), _compat.copy_state(self.state)
+    nnx.replace_by_pure_dict(p, _pure(params))
+    nnx.replace_by_pure_dict(s, _pure(state))
+    return nnx.merge(self.graphdef, p, s, _compat.copy_state(self.consts))
+
+  def reset_state(self) -> dict:
+    """Membranes reset (``None``), the chosen recording slots on, the others off."""
+    s = nnx.to_pure_dict(self.state)
+    on = {(k, slot) for k, slot, _ in self.slots}
+    for path, name, var in self.variables:
+      key = _key(path)
+      if isinstance(var, Membrane):
+        _put(s, path, name, None)
+      elif isinstance(var, Record):
+        _put(s, path, name, jnp.zeros((), jnp.float32) if (key, name) in on else None)
+    return s
+
+  def step(self, params, state, x, rngs=None):
+    m = self.merge(params, state)
+    y = m(x, rngs=as_rngs(rngs))
+    return nnx.to_pure_dict(nnx.state(m, _STATE)), y
+
+  def init(self, input_shape, dtype=jnp.float32) -> dict:
+    x = jax.ShapeDtypeStruct(tuple(input_shape), dtype)
+    reset = self.reset_state()
+    p = nnx.to_pure_dict(self.params)
+    shapes, _ = jax.eval_shape(lambda p, s, x: self.step(p, s, x, jax.random.key(0)), p, reset, x)
+    m = self.merge(p, reset)
+    mods = modules_by_path(m)
+    out = nnx.to_pure_dict(nnx.state(m, _STATE))
+    for path, name, var in _compat.iter_variables(m):
+      if isinstance(var, Membrane):
+        _put(out, path, name, mods[_key(path)].initial_potential(_get(shapes, path, name).shape, dtype))
+      elif isinstance(var, Record) and _compat.get_value(var) is not None:
+        sds = _get(shapes, path, name)
+        _put(out, path, name, jnp.zeros(sds.shape, sds.dtype))
+    return out
+
+
+def _key(path) -> str:
+  return "/".join(map(str, path))
+
+
+def _get(tree, path, name):
+  for k in tuple(path) + (name,):
+    tree = tree[k]
+  return tree
+
+
+def _put(tree, path, name, value):
+  for k in path:
+    tree = tree[k]
+  tree[name] = value
+
+
+def _pure(tree):
+  if isinstance(tree, nnx.State):
+    return nnx.to_pure_dict(tree)
+  return tree
+
+
+def stepper(model: nnx.Module, *, record: Sequence[str] = (), layers: Sequence[str] | None = None
+            ) -> tuple[Callable[..., dict], Callable[..., tuple[dict, Array]]]:
+  """A spiking model as a pair of pure functions ``(init, step)``.
+
+  Args:
+    model: a spiking model (any NNX model of snnjax layers; an ANN works too,
+      as a network without state).
+    record: recording slots to switch on (:data:`RECORDABLE`): their latest
+      values appear in the state after every step.
+    layers: restrict recording to these layer paths (``"acts/0"``, ...).
+
+  Returns:
+    ``init(input_shape, dtype=float32) -> state``: the state before step 1
+    (every neuron at its ``v[0]``, the model's BatchNorm statistics,
+    recording slots of the right shape).
+
+    ``step(params, state, x_t, rngs=None) -> (state, y_t)``: one time step
+    for one step's input ``x_t``, pure; ``params`` is :func:`params` of the
+    model (or any pytree of that structure, e.g. a batch of them under
+    ``jax.vmap``), ``rngs`` a key or ``nnx.Rngs`` for noisy layers. Called on
+    a sequence ``x[T, B, ...]`` it runs all T steps layer by layer.
+    BatchNorm statistics in ``state`` change only when the model is in
+    training mode.
+  """
+  s = _Stepper(model, _slots(model, record, layers))
+  return s.init, s.step
+
+
+class Run(NamedTuple):
+  """What :func:`run` returns."""
+
+  outputs: Array            # [T, B, ...] classifier output at every step
+  state: dict               # the state after step T
+  records: dict             # {name: {layer path: [T, B, ...]}} for each recorded name
+  counts: dict | None       # {"spikes": {path: [fired, neuron-steps]}, "ops": {path: ops}} if count
+
+
+def _counts(sim: _Stepper, state, first: bool, seq: bool, mask):
+  """Spike and op counts of one call of ``step`` from the recorded slots in ``state``.
+
+  ``seq``: the call ran a whole sequence ``[T, B, ...]``; ``mask``: ``[B]``
+  weights of the batch rows (padding rows 0).
+  """
+  spikes, ops = {}, {}
+  for key, slot, name in sim.slots:
+    v = _at(state, key, slot)
+    mod = sim.mods[key]
+    nd = mod.feature_ndim
+    if name == "synapse_inputs" and mod.analog_input:
+      # direct input: multiply-accumulates, counted once per image
+      if not first:
+        ops[key] = jnp.zeros((), jnp.float32)
+        continue
+      if seq:
+        v = v[0]
+    # weight of each batch row, broadcast over the features (and time, for a sequence)
+    w = mask.astype(jnp.float32).reshape(mask.shape + (1,) * nd)
+    nz = (v != 0).astype(jnp.float32) * w
+    if name == "spikes":
+      per_row = float(np.prod(v.shape[v.ndim - nd:]) * (v.shape[0] if v.ndim == nd + 2 else 1))
+      spikes[key] = jnp.stack([nz.sum(), jnp.sum(w) * per_row])
+    elif name == "synapse_inputs":
+      sample = v.shape[v.ndim - nd:]
+      with jax.ensure_compile_time_eval():  # shape-only: a constant, computed once per trace
+        fan = mod.fanout(sample)
+      ops[key] = jnp.sum(nz.reshape((-1,) + sample).sum(0) * fan)
+  return {"spikes": spikes, "ops": ops}
+
+
+def run(model: nnx.Module, x: Float[ArrayLike, "batch *features"], *, T: int, way: Way = "auto",
+        record: Sequence[str] = (), layers: Sequence[str] | None = None, count: bool = False,
+        rngs=None, state: dict | None = None, unroll: int | bool = 1,
+        mask: Array | None = None) -> Run:
+  """Run ``model`` for ``T`` steps on direct input ``x`` (``[B, ...]``).
+
+  The model is not modified. Under ``jax.jit`` pass the model as an argument
+  (NNX modules are pytrees) or close over it.
+
+  Args:
+    model: a spiking model (an ANN gives the same output at every step).
+    x: one batch of analog input, fed at every step.
+    T: time steps (≥ 1).
+    way: ``"layer"``, ``"step"`` or ``"auto"`` (:func:`default_way`).
+    record: names from :data:`RECORDABLE` to return per step, for all
+      spiking layers or the ``layers`` given.
+    count: also return spike counts per spiking layer and synaptic
+      operations per synapse (for firing rates, SOPs, energy).
+    rngs: a key for noisy layers (folded with the step number in the
+      step-by-step way).
+    state: the state to start from (default: ``init`` of :func:`stepper`).
+    unroll: step way: ``lax.scan`` unroll; ``True`` (or ≥ T−1) runs a Python
+      loop, which XLA:CPU needs for fast gradients of convolutions
+      (jax-ml/jax#12868).
+    mask: ``[B]`` booleans, the batch rows that count in ``counts`` (padding
+      rows False); default all.
+
+  Returns:
+    :class:`Run` ``(outputs[T, B, ...], state, records, counts)``.
+  """
+  T = _checks.check_time_steps(T)
+  way = default_way() if way == "auto" else way
+  if way not in ("layer", "step"):
+    raise ValueError(f"way must be 'layer', 'step' or 'auto', got {way!r}.")
+  x = jnp.asarray(x)
+  mask = jnp.ones(x.shape[:1], bool) if mask is None else jnp.asarray(mask)
+  wanted = tuple(record) + (("spikes", "synapse_inputs") if count else ())
+  slots = _slots(model, tuple(dict.fromkeys(wanted)), None)
+  # counting covers every layer; `layers` narrows only what is returned per step
+  sim = _Stepper(model, slots)
+  p = nnx.to_pure_dict(sim.params)
+  st = sim.init(x.shape, x.dtype) if state is None else state
+  key = None if rngs is None else (rngs if not isinstance(rngs, nnx.Rngs) else rngs.noise())
+  returned = [(k, slot, name) for k, slot, name in slots
+              if name in record and (layers is None or k in layers)]
+
+  def pick(state):
+    recs = {}
+    for k, slot, name in returned:
+      recs.setdefault(name, {})[k] = _at(state, k, slot)
+    return recs
+
+  if way == "layer":
+    st, ys = sim.step(p, st, jnp.broadcast_to(x, (T,) + x.shape), key)
+    return Run(ys, st, pick(st), _counts(sim, st, True, True, mask) if count else None)
+
+  def body(carry, t):
+    st, acc = carry
+    k = None if key is None else jax.random.fold_in(key, t)
+    st, y = sim.step(p, st, x, k)
+    if count:
+      c = _counts(sim, st, isinstance(t, int) and t == 0, False, mask)
+      acc = c if acc is None else jax.tree.map(jnp.add, acc, c)
+    return (st, acc), (y, pick(st))
+
+  acc0 = None
+  if unroll is True or (not isinstance(unroll, bool) and unroll >= T - 1):
+    # A Python loop: even a length-1 lax.scan is a loop, and XLA:CPU runs conv
+    # gradients inside loops very slowly (jax-ml/jax#12868).
+    carry, outs = (st, acc0), []
+    for t in range(T):
+      carry, out = body(carry, t)
+      outs.append(out)
+    (st, acc), outs = carry, jax.tree.map(lambda *a: jnp.stack(a), *outs)
+  else:
+    (st, acc), out0 = body((st, acc0), 0)  # step 1 outside: analog MACs counted once
+    if T > 1:
+      (st, acc), rest = jax.lax.scan(body, (st, acc), jnp.arange(1, T), unroll=unroll)
+      outs = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), out0, rest)
+    else:
+      outs = jax.tree.map(lambda a: a[None], out0)
+  ys, recs = outs
+  return Run(ys, st, recs, acc)
+
+
+def reset(model: nnx.Module) -> nnx.Module:
+  """Reset every neuron of ``model`` to its ``v[0]`` (in place), for eager step-by-step calls."""
+  for _, _, var in _compat.iter_variables(model):
+    if isinstance(var, Membrane):
+      _compat.set_value(var, None)
   return model
 
 
-def _clear_sim_state(model):
-  for _, m in nnx.iter_modules(model):
-    for name in ("membrane", "spikes", "ops", "cached", "calib"):
-      if name in vars(m):
-        delattr(m, name)
+def monitor(model: nnx.Module, x: Float[ArrayLike, "batch *features"], *, T: int,
+            layers: Sequence[str] | None = None, what: Sequence[str] = ("spikes", "membrane"),
+            way: Way = "auto") -> dict[str, dict[str, np.ndarray]]:
+  """Per-step recordings of chosen layers for one batch, as numpy arrays.
 
-
-def run(model: nnx.Module, x: jax.Array, *, T: int, way: Way = "auto", unroll: int | bool = 1,
-        record: bool = False, training: bool = False):
-  """Run ``model`` for ``T`` steps on direct input ``x`` (``[B, ...]``).
-
-  The model is cloned; the caller's module is not modified. Under
-  ``jax.jit`` pass the model as an argument (NNX modules are pytrees).
-
-  Args:
-    model: a model whose activations include :class:`~snnjax.nn.Spiking` layers
-      (an ANN runs once and its output is repeated over T).
-    x: one batch of analog input.
-    T: time steps (≥ 1).
-    way: ``"layer"``, ``"step"`` or ``"auto"`` (:func:`default_way`).
-    unroll: scan unroll (both ways); ``True`` unrolls fully.
-    record: also return spike counts and synaptic-op counts.
-    training: only selects the ``"auto"`` way.
-
-  Returns:
-    ``outputs[T, B, classes]`` (classifier output at every step), and with
-    ``record=True`` a dict ``{"spikes": {path: [fired, neuron_steps]},
-    "ops": {path: ops}, "analog": {path: bool}}`` for the batch; the second
-    item is always the updated model (BatchNorm statistics when training).
+  Returns ``{name: {layer: [T, B, *features]}}`` for each name in ``what``
+  (``"spikes"``, ``"membrane"``, ``"currents"``), plus ``"outputs"``: the
+  classifier output ``[T, B, classes]``. ``layers`` defaults to every
+  spiking layer.
   """
-  T = _checks.check_time_steps(T)
-  way = default_way(training) if way == "auto" else way
-  if way not in ("layer", "step"):
-    raise ValueError(f"way must be 'layer', 'step' or 'auto', got {way!r}.")
-  m = nnx.clone(model)
-  _clear_sim_state(m)
-  configure(m, T=T, mode=way, unroll=unroll, record=record, cache_input=(way == "step"))
-  if way == "layer":
-    out = m(x)
-    if not spiking_layers(m):  # an ANN: one output, the same at every step
-      out = jnp.broadcast_to(out, (T,) + out.shape)
-  else:
-    first = m(x)  # t = 1 outside the scan creates the state variables
-    graphdef, carry, rest = nnx.split(m, nnx.Not(nnx.Param), ...)
+  graphdef, state = nnx.split(model)
 
-    def body(carry, _):
-      mt = nnx.merge(graphdef, carry, rest)
-      y = mt(x)
-      return nnx.state(mt, nnx.Not(nnx.Param)), y
+  @jax.jit
+  def go(state, x):
+    r = run(nnx.merge(graphdef, state), x, T=T, way=way, record=tuple(what), layers=layers)
+    return r.outputs, r.records
 
-    if unroll is True or (not isinstance(unroll, bool) and unroll >= T - 1):
-      # A Python loop: even a length-1 lax.scan is a loop, and XLA:CPU runs conv
-      # gradients inside loops very slowly (jax-ml/jax#12868).
-      ys = []
-      for _ in range(T - 1):
-        carry, y = body(carry, None)
-        ys.append(y)
-      ys = jnp.stack(ys) if ys else None
-    else:
-      carry, ys = jax.lax.scan(body, carry, None, length=T - 1, unroll=unroll)
-    nnx.update(m, carry)
-    out = jnp.concatenate([first[None], ys], axis=0) if T > 1 else first[None]
-  stats = _collect(m) if record else None
-  _clear_sim_state(m)
-  configure(m, mode="layer", record=False, cache_input=False)
-  return (out, stats, m) if record else (out, m)
+  outputs, records = go(state, jnp.asarray(x))
+  out = {name: {k: np.asarray(v) for k, v in recs.items()} for name, recs in records.items()}
+  out["outputs"] = np.asarray(outputs)
+  return out
 
 
-def _collect(m) -> dict:
-  spikes, ops, analog = {}, {}, {}
-  for path, mod in nnx.iter_modules(m):
-    key = "/".join(map(str, path))
-    if isinstance(mod, Spiking) and "spikes" in vars(mod):
-      spikes[key] = mod.spikes[...]
-    if isinstance(mod, Synapse) and "ops" in vars(mod):
-      ops[key] = mod.ops[...]
-      analog[key] = mod.analog_input
-  return {"spikes": spikes, "ops": ops, "analog": analog}
-
-
-def run_batch_stats(model, x, y, *, T: int, way: Way = "layer", unroll: int | bool = 1) -> dict:
-  """One batch: correct predictions at every t, spike and op counts (sums)."""
-  out, stats, _ = run(model, x, T=T, way=way, unroll=unroll, record=True)
+@functools.partial(jax.jit, static_argnames=("graphdef", "T", "way", "unroll"))
+def _eval_batch(graphdef, state, x, y, mask, *, T, way, unroll):
+  model = nnx.merge(graphdef, state)
+  r = run(model, x, T=T, way=way, unroll=unroll, count=True, mask=mask)
+  out = r.outputs
   t = jnp.arange(1, T + 1, dtype=out.dtype).reshape((T,) + (1,) * (out.ndim - 1))
   mean_t = jnp.cumsum(out, axis=0) / t
-  correct = (jnp.argmax(mean_t, -1) == y[None]).sum(-1)
-  return {"correct": correct, "spikes": stats["spikes"], "ops": stats["ops"]}
+  correct = ((jnp.argmax(mean_t, -1) == y[None]) & mask[None]).sum(-1)
+  return {"correct": correct, "spikes": r.counts["spikes"], "ops": r.counts["ops"]}
 
 
-def evaluate(model: nnx.Module, images, labels, *, T: int, batch_size: int = 256,
-             way: Way = "auto", unroll: int | bool = 1) -> dict:
+def evaluate(model: nnx.Module, images: Float[ArrayLike, "n *features"], labels: Int[ArrayLike, "n"], *,
+             T: int, batch_size: int = 256, way: Way = "auto", unroll: int | bool = 1) -> dict[str, Any]:
   """Accuracy at every ``t ≤ T``, firing rates, SOPs and energy, batch by batch.
 
-  One jit-compiled function per batch shape (the last, shorter batch compiles
-  once more rather than being padded, so every count is exact).
+  One compiled function per (model structure, T, batch size, way), reused
+  across calls; the last, shorter batch is padded and masked, so every count
+  is exact.
 
   Returns:
     ``{"accuracy": [T] (fraction correct with the mean read-out of steps 1..t),
@@ -189,23 +410,26 @@ def evaluate(model: nnx.Module, images, labels, *, T: int, batch_size: int = 256
     "energy_j_per_image": ENERGY_PER_AC_J·SOPs + ENERGY_PER_MAC_J·MACs}``.
   """
   T = _checks.check_time_steps(T)
-  way = default_way(False) if way == "auto" else way
+  way = default_way() if way == "auto" else way
   images, labels = np.asarray(images), np.asarray(labels)
   if len(images) != len(labels) or len(images) == 0:
     raise ValueError(f"need as many labels as images (≥ 1), got {len(images)} and {len(labels)}.")
-  graphdef, state = nnx.split(model)
-  analog = {"/".join(map(str, p)): m.analog_input for p, m in nnx.iter_modules(model)
-            if isinstance(m, Synapse)}
-
-  @jax.jit
-  def batch_fn(state, x, y):
-    return run_batch_stats(nnx.merge(graphdef, state), x, y, T=T, way=way, unroll=unroll)
-
-  totals = None
-  for i in range(0, len(images), batch_size):
-    r = batch_fn(state, jnp.asarray(images[i:i + batch_size]), jnp.asarray(labels[i:i + batch_size]))
-    totals = r if totals is None else jax.tree.map(jnp.add, totals, r)
   n = len(images)
+  bs = min(batch_size, n)
+  graphdef, state = nnx.split(model)
+  analog = {k: m.analog_input for k, m in modules_by_path(model).items() if isinstance(m, Synapse)}
+  totals = None
+  for i in range(0, n, bs):
+    xb, yb = images[i:i + bs], labels[i:i + bs]
+    mask = np.ones(bs, bool)
+    if len(xb) < bs:  # pad the last batch; padded rows count for nothing
+      pad = bs - len(xb)
+      mask[len(xb):] = False
+      xb = np.concatenate([xb, np.zeros((pad,) + xb.shape[1:], xb.dtype)])
+      yb = np.concatenate([yb, np.zeros((pad,), yb.dtype)])
+    r = _eval_batch(graphdef, state, jnp.asarray(xb), jnp.asarray(yb), jnp.asarray(mask),
+                    T=T, way=way, unroll=unroll)
+    totals = r if totals is None else jax.tree.map(jnp.add, totals, r)
   totals = jax.tree.map(np.asarray, totals)
   sops = sum(float(v) for k, v in totals["ops"].items() if not analog[k]) / n
   macs = sum(float(v) for k, v in totals["ops"].items() if analog[k]) / n

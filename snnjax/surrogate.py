@@ -8,9 +8,11 @@ its width parameter. Implemented with :func:`jax.custom_jvp`, so it works under
 ``jit``, ``vmap``, ``grad`` and forward-mode AD, in float32 and bfloat16.
 
 References:
-  Neftci, Mostafa & Zenke, "Surrogate Gradient Learning in Spiking Neural
-  Networks", IEEE Signal Processing Magazine 2019 (surrogate idea).
-  Spec §1.7 (sigmoid α=4 for OTTT/SAF/BPTT; triangle "ZIF" γ=1 for QCFS).
+  [Neftci, Mostafa & Zenke, 2019](https://arxiv.org/abs/1901.09948), IEEE Signal Processing
+  Magazine (surrogate gradients); [Xiao et al., 2022](https://arxiv.org/abs/2210.04195) (sigmoid
+  α=4, used by OTTT, SAF and the BPTT baseline); [Bu et al., 2022](https://arxiv.org/abs/2303.04347)
+  (triangle "ZIF" γ=1 in QCFS's code); [Zenke & Ganguli, 2018](https://arxiv.org/abs/1705.11146)
+  (SuperSpike, the fast sigmoid).
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ def spike(x: Float[Array, "*shape"], surrogate: str | Surrogate | None = None,
     0/1 spikes in ``x``'s dtype; gradient ``surrogate.derivative(x)``.
 
   References:
-    Spec §1.1 (H(0) = 1), §1.7.
+    [Neftci et al., 2019](https://arxiv.org/abs/1901.09948), §III.
   """
   if not jnp.issubdtype(x.dtype, jnp.floating):
     raise ValueError(f"spike expects a floating-point input, got dtype {x.dtype}; "

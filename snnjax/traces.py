@@ -4,10 +4,10 @@
 and ``s[t] = â[t] − λ·â[t−1]``. With λ = 1 the trace is the running spike count.
 
 References:
-  Spec §1.8. Xiao et al., "Online Training Through Time for Spiking Neural
-  Networks", NeurIPS 2022, §4.1 (presynaptic trace). Saiin et al., "Spike
-  Accumulation Forwarding for Effective Training of Spiking Neural Networks",
-  TMLR 2024, §3 (spike accumulation).
+  [Xiao et al., 2022](https://arxiv.org/abs/2210.04195), "Online Training Through Time for
+  Spiking Neural Networks", NeurIPS 2022, §4.1 (presynaptic trace);
+  [Saiin et al., 2024](https://arxiv.org/abs/2310.02772), "Spike Accumulation Forwarding for
+  Effective Training of Spiking Neural Networks", TMLR 2024, §3 (spike accumulation).
 """
 
 from __future__ import annotations

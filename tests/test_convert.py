@@ -11,6 +11,7 @@ from flax import nnx
 
 import snnjax.nn as sn
 from snnjax import convert, simulate
+from snnjax.methods.qcfs import qcfs
 from snnjax.nn.activations import ActSpec
 
 
@@ -51,7 +52,7 @@ def test_I5_bn_folding(rng):
 def _dyadic_mlp(L, T, seed=0):
   """QCFS MLP whose weights and inputs are multiples of 1/8: every sum is exact."""
   rng = np.random.default_rng(seed)
-  m = sn.mlp((6,), (5,), 3, act=sn.qcfs(L=L, lam=1.0), rngs=nnx.Rngs(0))
+  m = sn.mlp((6,), (5,), 3, act=qcfs(L=L, lam=1.0), rngs=nnx.Rngs(0))
   m.syns[0].op.kernel[...] = jnp.asarray(rng.integers(-3, 4, (6, 5)) / 8, jnp.float32)
   m.syns[0].op.bias[...] = jnp.asarray(rng.integers(-2, 3, 5) / 8, jnp.float32)
   x = jnp.asarray(rng.integers(0, 9, (32, 6)) / 8, jnp.float32)
@@ -61,9 +62,9 @@ def _dyadic_mlp(L, T, seed=0):
 @pytest.mark.parametrize("L", [2, 3, 4])
 def test_I1_I14_one_layer_network_through_converter(L):
   m, x = _dyadic_mlp(L, L)
-  s = convert.to_spiking(m, "qcfs", T=L)
+  s = convert.to_spiking(m)
   hidden_ann = m.acts[0](m.syns[0](x))
-  out, stats, _ = simulate.run(s, x, T=L, record=True)
+  out = simulate.run(s, x, T=L).outputs
   # hidden spikes: rebuild the rate from a spiking-only copy of the first layer
   theta = s.acts[0].threshold[...]
   from snnjax import neurons
@@ -93,7 +94,7 @@ def test_I22_multilayer_gap_shrinks_with_T():
   rng = np.random.default_rng(3)
   x = jnp.asarray(rng.random((1024, 20)), jnp.float32)
   y = jnp.asarray(rng.integers(0, 10, 1024), jnp.int32)
-  m = sn.mlp((20,), (64, 64), 10, act=sn.qcfs(L=4, lam=2.0), rngs=nnx.Rngs(3))
+  m = sn.mlp((20,), (64, 64), 10, act=qcfs(L=4, lam=2.0), rngs=nnx.Rngs(3))
   loss_fn, params, rest = common.functionalize(m, ann.module_loss)
   tx = optax.adam(1e-2)
   opt = tx.init(params)
@@ -110,19 +111,19 @@ def test_I22_multilayer_gap_shrinks_with_T():
   nnx.update(m, params)
   ann_acc = float((jnp.argmax(m(x), -1) == y).mean())
   assert ann_acc > 0.9
-  s = convert.to_spiking(m, "qcfs", T=64)
+  s = convert.to_spiking(m)
   acc = simulate.evaluate(s, np.asarray(x), np.asarray(y), T=64, batch_size=1024)["accuracy"]
   gap4, gap64 = ann_acc - acc[3], ann_acc - acc[63]
   assert gap64 < gap4, (gap4, gap64)
 
 
 def test_layer_and_step_ways_identical():
-  m = sn.cnn4((12, 12, 1), act=sn.qcfs(L=4, lam=1.0), norm=True, rngs=nnx.Rngs(0))
-  s = convert.to_spiking(m, "qcfs", T=6)
+  m = sn.cnn4((12, 12, 1), act=qcfs(L=4, lam=1.0), norm=True, rngs=nnx.Rngs(0))
+  s = convert.to_spiking(m)
   x = jax.random.uniform(jax.random.key(2), (4, 12, 12, 1))
-  a, sa, _ = simulate.run(s, x, T=6, way="layer", record=True)
-  b, sb, _ = simulate.run(s, x, T=6, way="step", record=True)
-  c, _ = simulate.run(s, x, T=6, way="step", unroll=True)
+  a, _, _, sa = simulate.run(s, x, T=6, way="layer", count=True)
+  b, _, _, sb = simulate.run(s, x, T=6, way="step", count=True)
+  c = simulate.run(s, x, T=6, way="step", unroll=True).outputs
   np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   np.testing.assert_array_equal(np.asarray(a), np.asarray(c))
   for k in sa["spikes"]:
@@ -132,24 +133,25 @@ def test_layer_and_step_ways_identical():
 
 
 def test_round_trip_dicts_and_nnx_state():
-  m = sn.small_cnn((8, 8, 1), act=sn.qcfs(L=4), norm=True, rngs=nnx.Rngs(0))
-  ref = convert.to_spiking(m, "qcfs", T=4)
-  template = sn.small_cnn((8, 8, 1), act=sn.if_(T=4), norm=False, rngs=nnx.Rngs(9))
-  from_state = convert.to_spiking(nnx.state(m), "qcfs", T=4, template=template)
-  from_dict = convert.to_spiking(nnx.to_pure_dict(nnx.state(m)), "qcfs", T=4, template=template)
+  m = sn.small_cnn((8, 8, 1), act=qcfs(L=4), norm=True, rngs=nnx.Rngs(0))
+  ref = convert.to_spiking(m)
+  template = sn.small_cnn((8, 8, 1), act=sn.if_(), norm=False, rngs=nnx.Rngs(9))
+  conv = m.acts[0].conversion()
+  from_state = convert.to_spiking(nnx.state(m), template=template, conversion=conv)
+  from_dict = convert.to_spiking(nnx.to_pure_dict(nnx.state(m)), template=template, conversion=conv)
   x = jax.random.uniform(jax.random.key(0), (3, 8, 8, 1))
-  r = np.asarray(simulate.run(ref, x, T=4)[0])
+  r = np.asarray(simulate.run(ref, x, T=4).outputs)
   for other in (from_state, from_dict):
-    np.testing.assert_array_equal(np.asarray(simulate.run(other, x, T=4)[0]), r)
+    np.testing.assert_array_equal(np.asarray(simulate.run(other, x, T=4).outputs), r)
   # the converted tree itself round-trips through a plain dict
-  d = convert.convert_params(nnx.state(m), ["acts/0", "acts/1"], "qcfs")
+  d = convert.convert_params(nnx.state(m), convert.conversions(m))
   assert set(d["acts"][0]) == {"threshold"} and "norm" not in d["convs"][0]
 
 
 def test_converted_resnet18_cifar_runs():
-  m = sn.resnet18(act=sn.qcfs(), rngs=nnx.Rngs(0))
-  s = convert.to_spiking(m, "qcfs", T=4)
-  out, _ = simulate.run(s, jnp.ones((2, 32, 32, 3)), T=4)
+  m = sn.resnet18(act=qcfs(), rngs=nnx.Rngs(0))
+  s = convert.to_spiking(m)
+  out = simulate.run(s, jnp.ones((2, 32, 32, 3)), T=4).outputs
   assert out.shape == (4, 2, 10) and np.all(np.isfinite(np.asarray(out)))
 
 
@@ -162,42 +164,40 @@ def test_maxnorm_and_percentile_calibration():
   acts = [np.asarray(jax.nn.relu(m.syns[0](x))) for x in xs]
   assert th_max["acts/0"] == pytest.approx(max(a.max() for a in acts), rel=1e-6)
   assert th_p["acts/0"] == pytest.approx(np.mean([np.percentile(a, 50) for a in acts]), rel=1e-5)
-  s = convert.to_spiking(m, "maxnorm", T=8, thresholds=th_max)
+  s = convert.to_spiking(m, thresholds=th_max)
   assert s.acts[0].spec.v0 == "zero" and float(s.acts[0].threshold[...]) == pytest.approx(th_max["acts/0"])
 
 
 @dataclasses.dataclass(frozen=True)
 class GeluSpec(ActSpec):
-  def build(self, feature_ndim, rngs):
-    return Gelu()
+  def build(self, shape, rngs):
+    return Gelu(shape)
 
 
-class Gelu(nnx.Module):
-  def __call__(self, x):
+class Gelu(sn.Activation):
+  def forward(self, x, *, rngs=None):
     return jax.nn.gelu(x)
 
 
 def test_errors_name_the_layer():
   with pytest.raises(ValueError, match="max-pooling at 'pools/1'.*pool='avg'"):
-    convert.to_spiking(sn.small_cnn((8, 8, 1), pool="max", rngs=nnx.Rngs(0)), "percentile",
-                       thresholds={})
+    convert.to_spiking(sn.small_cnn((8, 8, 1), pool="max", rngs=nnx.Rngs(0)), thresholds={})
   with pytest.raises(ValueError, match="Gelu at 'acts/0' has no conversion rule"):
     convert.to_spiking(sn.mlp((4,), (3,), 2, act=GeluSpec(), rngs=nnx.Rngs(0)))
-  with pytest.raises(ValueError, match="ReLU at 'acts/0' cannot be converted with rule 'qcfs'"):
-    convert.to_spiking(sn.mlp((4,), (3,), 2, rngs=nnx.Rngs(0)), "qcfs")
   tmpl = sn.mlp((4,), (3,), 2, act=sn.if_(), rngs=nnx.Rngs(0))
-  state = nnx.to_pure_dict(nnx.state(sn.mlp((4,), (3,), 2, rngs=nnx.Rngs(0))))
-  with pytest.raises(ValueError, match="'acts/0' has no QCFS clip value λ"):
-    convert.to_spiking(state, "qcfs", template=tmpl)
+  relu_state = nnx.to_pure_dict(nnx.state(sn.mlp((4,), (3,), 2, rngs=nnx.Rngs(0))))
+  qcfs_conversion = sn.mlp((4,), (3,), 2, act=qcfs(), rngs=nnx.Rngs(0)).acts[0].conversion()
+  with pytest.raises(ValueError, match="'acts/0' has no variable 'lam'"):
+    convert.to_spiking(relu_state, template=tmpl, conversion=qcfs_conversion)
   with pytest.raises(ValueError, match="no calibrated threshold for 'acts/0'"):
-    convert.to_spiking(sn.mlp((4,), (3,), 2, rngs=nnx.Rngs(0)), "percentile")
+    convert.to_spiking(sn.mlp((4,), (3,), 2, rngs=nnx.Rngs(0)))
 
 
 def test_init_clip_from_data_sets_percentiles_in_forward_order():
   from snnjax.methods import noise_adaptor
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.normal(size=(64, 10)), jnp.float32)
-  for act in (sn.qcfs(L=4), noise_adaptor.noisy_quant(levels=4)):
+  for act in (qcfs(L=4), noise_adaptor.noisy_quant(levels=4)):
     m = sn.mlp((10,), (16, 16), 3, act=act, norm=True, rngs=nnx.Rngs(0))
     before = jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(m, nnx.BatchStat)))
     clips = sn.init_clip_from_data(m, x, percentile=99.0)
@@ -208,9 +208,9 @@ def test_init_clip_from_data_sets_percentiles_in_forward_order():
       z = syn(h)
       lam = float(np.percentile(np.maximum(np.asarray(z), 0), 99.0))
       assert clips[f"acts/{i}"] == pytest.approx(lam, rel=1e-5)
-      a.set_clip(lam)
-      if hasattr(a, "deterministic"):
-        a.deterministic = True
+      conv = a.conversion()
+      getattr(a, conv.threshold)[...] = jnp.asarray(lam / conv.scale, jnp.float32)
+      a.deterministic = True
       h = a(z)
     after = jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(m, nnx.BatchStat)))
     jax.tree.map(np.testing.assert_array_equal, before, after)  # BN statistics untouched

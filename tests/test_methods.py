@@ -25,8 +25,7 @@ def _noisy_layer(**kw):
 def test_I11_uniform_noise_expectation(rng_method):
   u = jnp.asarray([-0.5, 0, 0.25, 0.5, 0.75, 1, 1.5], jnp.float32)
   layer = _noisy_layer(noise="uniform", rng=rng_method)
-  noise_t1.set_noise_keys(layer, jax.random.key(0))
-  s = layer(jnp.broadcast_to(u, (N_MC, 7)))
+  s = layer(jnp.broadcast_to(u, (N_MC, 7)), rngs=jax.random.key(0))
   np.testing.assert_allclose(np.asarray(s.mean(0)), [0, 0, 0.25, 0.5, 0.75, 1, 1], atol=0.01)
 
 
@@ -34,8 +33,7 @@ def test_I11_uniform_noise_expectation(rng_method):
 def test_I11_gaussian_noise_expectation(rng_method):
   u = jnp.asarray([0, 0.25, 0.5, 0.75, 1], jnp.float32)
   layer = _noisy_layer(noise="gaussian", mean=0.5, std=0.3, rng=rng_method)
-  noise_t1.set_noise_keys(layer, jax.random.key(1))
-  s = layer(jnp.broadcast_to(u, (N_MC, 5)))
+  s = layer(jnp.broadcast_to(u, (N_MC, 5)), rngs=jax.random.key(1))
   expected = [0.0478, 0.2023, 0.5, 0.7977, 0.9522]
   np.testing.assert_allclose(np.asarray(s.mean(0)), expected, atol=0.01)
   np.testing.assert_allclose(norm.cdf((np.asarray(u) - 0.5) / 0.3), expected, atol=1e-4)
@@ -108,15 +106,17 @@ def _noise_mlp(norm_layers, seed=0):
 def test_I12_fixed_draw_equals_converted_N1(with_bn):
   m = _noise_mlp(with_bn)
   x = jax.random.uniform(jax.random.key(3), (32, 10))
-  snn = convert.to_spiking(m, "noise_t1", T=1)
+  snn = convert.to_spiking(m)
   m.eval()
   xis = [jax.random.uniform(jax.random.key(10 + i), (32, 16)) for i in range(2)]
   for act, xi in zip(m.acts, xis):
     act.fix_noise(xi)
-  for act, xi in zip(snn.acts, xis):
-    act.set_initial_potential(xi)
+  init, _ = simulate.stepper(snn)
+  state = init(x.shape)
+  for i, xi in enumerate(xis):  # the converted net starts from v[0] = ξ0 (an explicit state)
+    state["acts"][i]["v"] = xi
   ann_out = m(x)
-  snn_out, _ = simulate.run(snn, x, T=1)
+  snn_out = simulate.run(snn, x, T=1, state=state).outputs
   if with_bn:  # folded BN differs from BN by float32 rounding only
     np.testing.assert_allclose(np.asarray(snn_out[0]), np.asarray(ann_out), atol=1e-5)
   else:
@@ -126,15 +126,15 @@ def test_I12_fixed_draw_equals_converted_N1(with_bn):
 def test_converted_N1_equals_noise_off_T1_net():
   m = _noise_mlp(False, seed=1)
   x = jax.random.uniform(jax.random.key(4), (64, 10))
-  snn = convert.to_spiking(m, T=1)
+  snn = convert.to_spiking(m)
   assert snn.acts[0].spec.v0 == 0.5  # v[0] = μ = θ/2
   m.eval()
-  np.testing.assert_array_equal(np.asarray(simulate.run(snn, x, T=1)[0][0]), np.asarray(m(x)))
+  np.testing.assert_array_equal(np.asarray(simulate.run(snn, x, T=1).outputs[0]), np.asarray(m(x)))
 
 
 def test_noisy_layer_without_key_says_how():
   m = sn.mlp((4,), (3,), 2, act=noise_t1.noisy_spike(), rngs=nnx.Rngs(0))
-  with pytest.raises(ValueError, match="set_noise_keys"):
+  with pytest.raises(ValueError, match="rngs="):
     m(jnp.ones((2, 4)))
 
 
@@ -165,7 +165,7 @@ def test_I14_noise_adaptor_conversion_single_layer(p):
   m.syns[0].op.kernel[...] = jnp.asarray(rng.integers(-3, 4, (6, 8)) / 8, jnp.float32)
   m.syns[0].op.bias[...] = jnp.asarray(rng.integers(-2, 3, 8) / 8, jnp.float32)
   x = jnp.asarray(rng.integers(0, 9, (64, 6)) / 8, jnp.float32)
-  snn = convert.to_spiking(m, "noise_adaptor", T=p)
+  snn = convert.to_spiking(m)
   assert float(snn.acts[0].threshold[...]) == p * s and snn.acts[0].spec.v0 == "half"
   m.eval()
   v = m.syns[0](x)
@@ -174,4 +174,5 @@ def test_I14_noise_adaptor_conversion_single_layer(p):
   _, spikes = neurons.run(prm, neurons.init_state(prm, v.shape, "half"), snn.syns[0](x), T=p)
   # θ·n_T/T (amplitude-θ spikes averaged) == s·clip(⌊v/s + ½⌋, 0, p), exactly
   np.testing.assert_array_equal(np.asarray(spikes.mean(0)), s * np.clip(np.floor(np.asarray(v) / s + 0.5), 0, p))
-  np.testing.assert_allclose(np.asarray(simulate.run(snn, x, T=p)[0].mean(0)), np.asarray(m(x)), atol=1e-6)
+  np.testing.assert_allclose(np.asarray(simulate.run(snn, x, T=p).outputs.mean(0)), np.asarray(m(x)),
+                             atol=1e-6)

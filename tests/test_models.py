@@ -7,9 +7,9 @@ import pytest
 from flax import nnx
 
 import snnjax.nn as sn
-from snnjax import data
-from train import train
-from train.configs import qcfs as qcfs_cfg
+from snnjax import data, simulate
+from snnjax.train import trainer as train
+from snnjax.train.configs import qcfs as qcfs_cfg
 
 ZOO = [
     (lambda **k: sn.mlp((28, 28, 1), (32, 32), 10, **k), (28, 28, 1), 10),
@@ -30,11 +30,15 @@ ZOO = [
 
 
 @pytest.mark.parametrize("build,shape,classes", ZOO)
-@pytest.mark.parametrize("act,norm,T", [(sn.relu(), True, None), (sn.if_(T=3), False, 3)])
+@pytest.mark.parametrize("act,norm,T", [(sn.relu(), True, None), (sn.if_(), False, 3)])
 def test_zoo_shapes(build, shape, classes, act, norm, T):
   model = nnx.eval_shape(lambda: build(act=act, norm=norm, rngs=nnx.Rngs(0)))
   g, s = nnx.split(model)
-  out = jax.eval_shape(lambda s, x: nnx.merge(g, s)(x), s, jax.ShapeDtypeStruct((2,) + shape, jnp.float32))
+  if T is None:
+    fn = lambda s, x: nnx.merge(g, s)(x)
+  else:
+    fn = lambda s, x: simulate.run(nnx.merge(g, s), x, T=T, way="layer").outputs
+  out = jax.eval_shape(fn, s, jax.ShapeDtypeStruct((2,) + shape, jnp.float32))
   assert out.shape == ((2, classes) if T is None else (T, 2, classes))
 
 

@@ -9,6 +9,7 @@ import pytest
 
 import snnjax as sj
 from snnjax import neurons, quant
+from snnjax._compat import enable_x64
 
 Z = np.array([-0.3, 0.0, 0.1, 0.3, 0.45, 0.6, 0.9, 1.2])
 
@@ -48,7 +49,7 @@ def test_I2_plain_conversion_is_floor():
 
 def test_I10_rate_convergence_bound():
   z = np.linspace(0, 1, 1001)
-  with jax.enable_x64(True):
+  with enable_x64():
     for N in [1, 2, 4, 8, 16, 32, 64]:
       n = counts(z, N, "half", dtype=jnp.float64)
       assert np.all(np.abs(n / N - z) <= 1 / (2 * N) + 1e-12), N

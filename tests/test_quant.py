@@ -7,11 +7,12 @@ import pytest
 
 import snnjax as sj
 from snnjax import quant
+from snnjax._compat import enable_x64
 
 
 def test_I4_values_and_gradients():
   z = jnp.asarray([-1.0, 0.3, 0.6, 1.0, 2.5], jnp.float64) if jax.config.jax_enable_x64 else None
-  with jax.enable_x64(True):
+  with enable_x64():
     z = jnp.asarray([-1.0, 0.3, 0.6, 1.0, 2.5], jnp.float64)
     lam = jnp.float64(2.0)
     h = quant.qcfs(z, lam, 4)
@@ -31,7 +32,7 @@ def _snn_rate(z, T, v0):
 @pytest.mark.parametrize("T,L", [(1, 4), (2, 4), (8, 4), (16, 4), (3, 8)])
 def test_I3_zero_expected_error(T, L):
   z = np.linspace(0, 1, 20001)
-  with jax.enable_x64(True):
+  with enable_x64():
     err = _snn_rate(z, T, "half") - np.asarray(quant.qcfs(jnp.asarray(z), jnp.float64(1), L))
   assert abs(err.mean()) < 1e-4
 
@@ -40,7 +41,7 @@ def test_I3_zero_expected_error(T, L):
     (2, 4, True, -0.125), (1, 4, True, -0.375), (8, 4, True, 0.0625), (2, 4, False, -0.25)])
 def test_I3_guard_without_shift(T, L, both, expected):
   z = np.linspace(0, 1, 20001)
-  with jax.enable_x64(True):
+  with enable_x64():
     ann = np.floor(L * z) / L if both else np.asarray(quant.qcfs(jnp.asarray(z), jnp.float64(1), L))
     err = _snn_rate(z, T, "zero") - np.clip(ann, 0, 1)
   assert abs(err.mean() - expected) < 1e-3

@@ -23,7 +23,7 @@ def test_bptt_pure_loss_trains_with_optax():
 
   import snnjax.nn as sn
   from snnjax.methods import bptt
-  m = sn.mlp((8, 8, 1), (32,), 10, act=bptt.default_act(T=4), rngs=nnx.Rngs(0))
+  m = sn.mlp((8, 8, 1), (32,), 10, act=bptt.default_act(), rngs=nnx.Rngs(0))
   loss_fn, params, _ = bptt.make_loss_fn(m, T=4, aux=False)
   batch = {"image": jax.random.uniform(jax.random.key(0), (32, 8, 8, 1)),
            "label": jnp.arange(32, dtype=jnp.int32) % 10}

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 from snnjax import encoders, traces
+from snnjax._compat import enable_x64
 
 
 @pytest.mark.parametrize("lam", [0.5, 1.0])
 def test_I6_trace_identities(lam, rng):
   s = (rng.random((10, 7)) < 0.4).astype(np.float64)
-  with jax.enable_x64(True):
+  with enable_x64():
     acc = np.asarray(traces.accumulate(jnp.asarray(s), lam))
     ref = np.stack([sum(lam ** (t - k) * s[k] for k in range(t + 1)) for t in range(10)])
     np.testing.assert_array_equal(acc, ref)

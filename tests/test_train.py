@@ -12,9 +12,9 @@ import pytest
 from flax import nnx
 
 from snnjax import checkpoint, data
-from train import train
-from train.configs import noise_t1 as noise_cfg
-from train.configs import qcfs as qcfs_cfg
+from snnjax.train import trainer as train
+from snnjax.train.configs import noise_t1 as noise_cfg
+from snnjax.train.configs import qcfs as qcfs_cfg
 
 ROOT = os.path.dirname(os.path.dirname(__file__))
 
@@ -42,8 +42,7 @@ def test_tiny_config_beats_chance_and_traces_once(tmp_path):
 def _losses(num_devices, tmp_path):
   c = tiny(qcfs_cfg, num_devices=num_devices, num_steps=8, log_every=1)
   ds = data.load(c.dataset)
-  act, loss, _ = train.activation_for(c)
-  _, history, trainer = train.train_model(c, ds, act, loss, str(tmp_path / str(num_devices)))
+  _, history, trainer = train.train_model(c, ds, train.recipe_for(c), str(tmp_path / str(num_devices)))
   assert trainer.traces == 1
   return np.asarray([h["loss"] for h in history])
 
@@ -63,8 +62,8 @@ def test_batch_not_divisible_by_devices(tmp_path):
 
 def _params(c, workdir, resume=False):
   ds = data.load(c.dataset)
-  act, loss, _ = train.activation_for(c)
-  model, history, _ = train.train_model(c, ds, act, loss, workdir, resume=resume, log=lambda *_: None)
+  model, history, _ = train.train_model(c, ds, train.recipe_for(c), workdir, resume=resume,
+                                        log=lambda *_: None)
   return nnx.to_pure_dict(nnx.state(model, nnx.Param)), history
 
 
@@ -127,8 +126,10 @@ def test_embedded_splits_are_fixed():
   assert (len(g.train), len(g.test), g.shape) == (1437, 360, (8, 8, 1))
 
 
-def test_cli_writes_results(tmp_path):
-  out = subprocess.run([sys.executable, "-m", "train", "--config", "train/configs/qcfs.py:tiny",
+@pytest.mark.parametrize("module,config", [("snnjax.train", "qcfs:tiny"),
+                                           ("train", "snnjax/train/configs/qcfs.py:tiny")])
+def test_cli_writes_results(tmp_path, module, config):
+  out = subprocess.run([sys.executable, "-m", module, "--config", config,
                         "--workdir", str(tmp_path), "--config.num_steps=20"],
                        cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-2000:]
@@ -154,7 +155,7 @@ def test_crop_flip_augmentation():
 @pytest.mark.slow
 def test_cifar_resnet18_config_runs_on_synthetic_cifar(tmp_path):
   """The paper-scale Noise Adaptor config (ResNet-18, CIFAR-10) end to end, a few steps."""
-  from train.configs import noise_adaptor as na
+  from snnjax.train.configs import noise_adaptor as na
   c = na.get_config("cifar10_resnet18")
   with c.unlocked():
     c.dataset, c.batch_size, c.num_steps, c.eval_T = "synthetic_cifar10", 16, 3, (1, 2)
@@ -165,7 +166,7 @@ def test_cifar_resnet18_config_runs_on_synthetic_cifar(tmp_path):
 
 
 def test_bptt_trained_accuracy_is_its_own_simulation(tmp_path):
-  from train.configs import bptt as bptt_cfg
+  from snnjax.train.configs import bptt as bptt_cfg
   c = tiny(bptt_cfg, num_steps=40)
   r = train.train_and_evaluate(c, str(tmp_path))
   assert 0.3 < r["trained_accuracy"] <= 1.0

@@ -1,1 +1,1 @@
-"""The snnjax training program: ``python -m train --config train/configs/<name>.py``."""
+"""The training program folder: ``python -m train --config noise_t1`` (same as ``python -m snnjax.train``)."""

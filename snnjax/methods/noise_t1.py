@@ -3,14 +3,15 @@
 A T=1 spiking net fires at ``u = W x + b + ξ ≥ θ`` with membrane noise ξ
 standing in for the residual potential a T-step IF neuron carries into each
 step; the output spike has amplitude θ. After training, each noisy neuron
-becomes an IF neuron with soft reset, the same θ, and ``v[0] = μ_ξ``
-(rule ``"noise_t1"`` of :func:`snnjax.convert.to_spiking`); from step 2 on the
-real residual plays the noise's part.
+becomes an IF neuron with soft reset, the same θ, and ``v[0] = μ_ξ`` (the
+:class:`~snnjax.nn.Conversion` that :class:`NoisySpike` declares); from
+step 2 on the real residual plays the noise's part. Why this conversion
+loses (almost) nothing is derived in ``docs/noise_t1.md``.
 
-Noise (per element, per forward pass, from an explicit key):
+Noise (per element, per forward pass, from the ``rngs`` passed at call time):
 ``"gaussian"`` N(μ, σ²) with μ = θ/2, σ = θ/√12 by default (the moments of
-U(0, θ)); ``"uniform"`` U(0, θ); ``"none"`` ξ = μ. Off at evaluation unless
-``eval_noise=True``.
+U(0, θ)); ``"uniform"`` U(0, θ); ``"none"`` ξ = μ. Off at evaluation
+(``model.eval()``) unless ``eval_noise=True``.
 
 Gradient: ``"surrogate"`` (default) — a surrogate of H at the noisy argument
 ``u + ξ − θ``; ``"expected"`` — the derivative of the expected firing
@@ -18,8 +19,8 @@ Gradient: ``"surrogate"`` (default) — a surrogate of H at the noisy argument
 1[0 ≤ u ≤ θ]/θ).
 
 References:
-  Jiang & Zhang, "A noise based novel strategy for faster SNN training",
-  arXiv 2211.05453 (abstract); spec §2.2–2.3 (reconstruction), I-10–I-12.
+  [Jiang & Zhang, 2022](https://arxiv.org/abs/2211.05453), abstract (single-step training with
+  noise approximating the potential distribution; lossless T=1 → T=N conversion; Gaussian noise).
 """
 
 from __future__ import annotations
@@ -30,25 +31,24 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
-from flax import nnx
 from jax.scipy.stats import norm
+from jaxtyping import Array, Float
 
-from snnjax import _checks, noise
-from snnjax.methods.common import cross_entropy
-from snnjax.nn.activations import ActSpec
-from snnjax.nn.layers import Threshold
+from snnjax import _checks, _compat, noise
+from snnjax.methods.ann import module_loss
+from snnjax.methods.common import Recipe
+from snnjax.nn.activations import ActSpec, Activation, Conversion
+from snnjax.nn.variables import FixedNoise, Threshold, ThresholdParam
 from snnjax.surrogate import get_surrogate, spike
 
-__all__ = ["NoisySpikeSpec", "NoisySpike", "noisy_spike", "NoiseKey", "set_noise_keys", "layer_key",
-           "module_loss", "expected_rate"]
+__all__ = ["DEFAULTS", "NoisySpikeSpec", "NoisySpike", "noisy_spike", "module_loss", "expected_rate",
+           "recipe"]
 
-
-class NoiseKey(nnx.Variable):
-  """The PRNG key a noisy layer draws from in the current forward pass."""
-
-
-class FixedNoise(nnx.Variable):
-  """A noise tensor ξ used instead of a draw (analysis; spec I-12)."""
+#: Configuration fields read by this method (``noise.*`` configure the neuron).
+DEFAULTS = {
+    "noise": dict(kind="gaussian", mean=0.5, std=1 / math.sqrt(12), gradient="surrogate",
+                  surrogate="sigmoid", alpha=4.0, learn_threshold=False, eval_noise=False, rng="fast"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,8 +74,8 @@ class NoisySpikeSpec(ActSpec):
       raise ValueError(f"Gaussian noise needs std > 0, got {self.std}.")
     get_surrogate(self.surrogate, self.alpha)
 
-  def build(self, feature_ndim, rngs):
-    return NoisySpike(self)
+  def build(self, shape, rngs):
+    return NoisySpike(self, shape)
 
 
 def noisy_spike(**kwargs) -> NoisySpikeSpec:
@@ -83,8 +83,8 @@ def noisy_spike(**kwargs) -> NoisySpikeSpec:
   return NoisySpikeSpec(**kwargs)
 
 
-def expected_rate(u, theta, spec: NoisySpikeSpec):
-  """``E_ξ[H(u + ξ − θ)]`` in closed form (spec §2.2, I-11)."""
+def expected_rate(u: Float[Array, "*shape"], theta, spec: NoisySpikeSpec) -> Float[Array, "*shape"]:
+  """``E_ξ[H(u + ξ − θ)]`` in closed form (Gaussian: Φ; uniform: clip(u/θ, 0, 1))."""
   if spec.noise == "gaussian":
     return norm.cdf((u + spec.mean * theta - theta) / (spec.std * theta))
   if spec.noise == "uniform":
@@ -92,50 +92,50 @@ def expected_rate(u, theta, spec: NoisySpikeSpec):
   return (u + spec.mean * theta >= theta).astype(u.dtype)
 
 
-def layer_key(layer: nnx.Module):
-  """The key :func:`set_noise_keys` gave ``layer``, or an error that says how to give one."""
-  if not hasattr(layer, "noise_key"):
-    raise ValueError(f"{type(layer).__name__} layer has no PRNG key: call "
-                     "snnjax.methods.noise_t1.set_noise_keys(model, key) before a training "
-                     "forward, or model.eval() for the noise-free net.")
-  return layer.noise_key[...]
-
-
-class NoisySpike(nnx.Module):
+class NoisySpike(Activation):
   """Single-step spiking activation with membrane noise; output θ·s.
 
-  Converted by rule ``"noise_t1"``: θ kept, ``v[0] = μ`` (``spec.mean``·θ).
+  Converts to IF with θ kept and ``v[0] = μ`` (``spec.mean``·θ). The noise is
+  drawn from the ``rngs`` of the call; ``xi`` (a :class:`FixedNoise`,
+  ``None`` by default) replaces the draw with a given tensor.
   """
 
-  conversion_rule = "noise_t1"
-  needs_noise_key = True
-
-  def __init__(self, spec: NoisySpikeSpec):
+  def __init__(self, spec: NoisySpikeSpec, shape=()):
+    super().__init__(shape)
     self.spec = spec
     theta = jnp.asarray(spec.threshold, jnp.float32)
-    self.threshold = nnx.Param(theta) if spec.learn_threshold else Threshold(theta)
-    self.deterministic = False    # toggled by model.train() / model.eval()
+    self.threshold = ThresholdParam(theta) if spec.learn_threshold else Threshold(theta)
+    self.deterministic = False    # set by model.train() / model.eval()
+    self.xi = FixedNoise(None)
+
+  def conversion(self) -> Conversion:
+    return Conversion(threshold="threshold", v0=self.spec.mean)
 
   def fix_noise(self, xi) -> None:
-    """Use the array ``xi`` as the membrane noise of every forward pass."""
-    self.fixed_noise = FixedNoise(jnp.asarray(xi, jnp.float32))
+    """Use the array ``xi`` as the membrane noise of every forward pass (``None``: draw again)."""
+    _compat.set_value(self.xi, None if xi is None else jnp.asarray(xi, jnp.float32))
 
-  def draw(self, shape, dtype, theta):
+  def draw(self, shape, dtype, theta, rngs):
     s = self.spec
-    if hasattr(self, "fixed_noise"):
-      return jnp.broadcast_to(self.fixed_noise[...], shape).astype(dtype)
+    fixed = _compat.get_value(self.xi)
+    if fixed is not None:
+      return jnp.broadcast_to(fixed, shape).astype(dtype)
     mu = s.mean * theta
     if s.noise == "none" or (self.deterministic and not s.eval_noise):
       return jnp.broadcast_to(mu, shape).astype(dtype)
-    key = layer_key(self)
+    if rngs is None:
+      raise ValueError("NoisySpike draws training noise: call the model with rngs= (a key or "
+                       "nnx.Rngs), e.g. model(x, rngs=jax.random.key(0)); or model.eval() for "
+                       "the noise-free net.")
+    key = rngs.noise()
     if s.noise == "gaussian":
       return (mu + s.std * theta * noise.standard_normal(key, shape, jnp.float32, s.rng)).astype(dtype)
     return (theta * noise.standard_uniform(key, shape, jnp.float32, s.rng)).astype(dtype)
 
-  def __call__(self, u):
+  def forward(self, u, *, rngs=None):
     s = self.spec
     theta = self.threshold[...].astype(u.dtype)
-    xi = self.draw(u.shape, u.dtype, theta)
+    xi = self.draw(u.shape, u.dtype, theta, rngs)
     if s.gradient == "surrogate":
       out = spike(u + xi - theta, get_surrogate(s.surrogate, s.alpha))
     else:
@@ -145,22 +145,9 @@ class NoisySpike(nnx.Module):
     return theta * out
 
 
-def set_noise_keys(model: nnx.Module, key) -> None:
-  """Give every noisy layer (``needs_noise_key``) of ``model`` its own key folded from ``key``."""
-  i = 0
-  for _, m in nnx.iter_modules(model):
-    if getattr(type(m), "needs_noise_key", False):
-      k = jax.random.fold_in(key, i)
-      if hasattr(m, "noise_key"):
-        m.noise_key[...] = k
-      else:
-        m.noise_key = NoiseKey(k)
-      i += 1
-
-
-def module_loss(model, batch, key):
-  """Cross-entropy of the noisy T=1 net (one forward, ANN cost)."""
-  set_noise_keys(model, key)
-  logits = model(batch["image"])
-  return cross_entropy(logits, batch["label"]), logits
-
+def recipe(config) -> Recipe:
+  n = config.noise
+  act = noisy_spike(threshold=1.0, learn_threshold=n.learn_threshold, noise=n.kind, mean=n.mean,
+                    std=n.std, gradient=n.gradient, surrogate=n.surrogate, alpha=n.alpha,
+                    eval_noise=n.eval_noise, rng=n.rng)
+  return Recipe(act=act, loss=module_loss)

@@ -1,14 +1,29 @@
-"""Activations chosen when a model is built.
+"""Activations chosen when a model is built, and how each converts to IF neurons.
 
 A model takes an activation *spec* (a small frozen dataclass, hashable, kept in
-the model's hyperparameters) and calls ``spec.build(feature_ndim, rngs)`` at
-every activation site. The same model class thus builds as a ReLU ANN, a QCFS
-quantized ANN, a spiking net of IF/LIF neurons run for T steps, a noisy T=1
-spiking net or a Noise-Adaptor quantized ANN; the parameter trees line up by
-path, so conversion is a map from one tree to the other.
+the model's hyperparameters) and calls ``spec.make(shape, rngs)`` at every
+activation site, with the site's feature shape. The same model class thus
+builds as a ReLU ANN, a quantized ANN, a noisy single-step spiking net or a
+spiking net of IF/LIF neurons; the parameter trees line up by path, so
+conversion is a map from one tree to the other.
 
-Parameter names the converter reads: ``lam`` (QCFS clip value λ),
-``threshold`` (spiking and noisy-spike θ), ``step_size`` (Noise Adaptor s).
+Every activation is an :class:`Activation` module:
+
+* ``__call__(x, *, rngs=None)``: randomness (training noise, membrane
+  dropout) comes from the ``rngs`` passed at call time (an ``nnx.Rngs`` or a
+  key), never from a stored key.
+* ``conversion()`` returns the :class:`Conversion` data that
+  :func:`snnjax.convert.to_spiking` reads: which variable becomes θ and with
+  what scale, the initial potential, the spike amplitude. A user-defined
+  activation converts by returning the same data; ``convert`` knows no
+  activation by name.
+* recording slots ``rec_in`` / ``rec_out`` (off unless the caller's state
+  switches them on; see :mod:`snnjax.nn.variables`).
+
+Methods define their own activations next to their loss
+(:mod:`snnjax.methods.qcfs`, :mod:`snnjax.methods.noise_t1`, ...); this module
+holds the two generic ones: :class:`ReLU` and the IF/LIF :class:`Spiking`
+layer.
 """
 
 from __future__ import annotations
@@ -19,75 +34,133 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jaxtyping import Array, Float
 
-from snnjax import _checks, neurons
-from snnjax.nn.layers import Membrane, SpikeCount, Threshold
-from snnjax.quant import qcfs as qcfs_fn
+from snnjax import _checks, _compat, neurons
+from snnjax.nn.variables import Membrane, Record, Threshold, ThresholdParam, record
 from snnjax.surrogate import get_surrogate
 
-__all__ = ["ActSpec", "ReLUSpec", "QCFSSpec", "SpikingSpec", "ReLU", "QCFS", "Spiking",
-           "CalibStat", "relu", "qcfs", "spiking", "lif", "if_", "clip_statistic",
-           "init_clip_from_data"]
+__all__ = ["Conversion", "ActSpec", "Activation", "ReLUSpec", "SpikingSpec", "ReLU", "Spiking",
+           "relu", "spiking", "lif", "if_", "as_rngs", "clip_statistic"]
+
+V0 = Literal["zero", "half"] | float
 
 
-class CalibStat(nnx.Variable):
-  """A statistic of a ReLU's output recorded for threshold calibration."""
+@dataclasses.dataclass(frozen=True)
+class Conversion:
+  """How an activation becomes a layer of IF neurons (soft reset).
+
+  Attributes:
+    threshold: name of the variable on the activation whose value, times
+      ``scale``, becomes θ; ``None`` when θ must come from calibration
+      (:func:`snnjax.convert.calibrate`), as for a ReLU.
+    scale: θ = ``scale`` · variable (Noise Adaptor: θ = p·s).
+    v0: initial potential ``"zero"``, ``"half"`` (θ/2) or a fraction of θ.
+    amplitude: spike amplitude of the IF layer, ``"threshold"`` (θ·s) or ``"one"``.
+    init_from_data: the variable is a clip value that
+      :func:`snnjax.nn.init_clip_from_data` may set from data.
+  """
+
+  threshold: str | None = None
+  scale: float = 1.0
+  v0: V0 = "zero"
+  amplitude: Literal["threshold", "one"] = "threshold"
+  init_from_data: bool = False
+
+  def __post_init__(self):
+    if self.amplitude not in ("threshold", "one"):
+      raise ValueError(f"amplitude must be 'threshold' or 'one', got {self.amplitude!r}.")
+    if isinstance(self.v0, str) and self.v0 not in ("zero", "half"):
+      raise ValueError(f"v0 must be 'zero', 'half' or a fraction of θ, got {self.v0!r}.")
+    if not self.scale > 0:
+      raise ValueError(f"scale must be > 0, got {self.scale}.")
 
 
-class InitialPotential(nnx.Variable):
-  """An explicit initial membrane potential ``v[0]`` (overrides ``spec.v0``)."""
+def as_rngs(rngs) -> nnx.Rngs | None:
+  """``None``, an ``nnx.Rngs``, or a PRNG key (wrapped as ``nnx.Rngs(noise=key)``)."""
+  if rngs is None or isinstance(rngs, nnx.Rngs):
+    return rngs
+  return nnx.Rngs(noise=rngs)
+
+
+class Activation(nnx.Module):
+  """Base class of activation layers.
+
+  Subclasses implement ``forward(x, *, rngs)`` and, if they convert to IF
+  neurons, ``conversion()``. ``shape`` is the feature shape of one example at
+  this site (``(features,)`` or ``(H, W, C)``).
+  """
+
+  def __init__(self, shape):
+    self.shape = tuple(int(s) for s in shape)
+    self.rec_in = Record(None)
+    self.rec_out = Record(None)
+
+  @property
+  def feature_ndim(self) -> int:
+    return len(self.shape)
+
+  def conversion(self) -> Conversion | None:
+    """Conversion data, or ``None`` if this activation does not convert."""
+    return None
+
+  def forward(self, x: Array, *, rngs: nnx.Rngs | None = None) -> Array:
+    raise TypeError(f"{type(self).__name__} must define forward(x, *, rngs=None).")
+
+  def __call__(self, x: Float[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch"]:
+    y = self.forward(x, rngs=as_rngs(rngs))
+    record(self.rec_in, x)
+    record(self.rec_out, y)
+    return y
 
 
 @dataclasses.dataclass(frozen=True)
 class ActSpec:
-  """Base class of activation specs: ``build(feature_ndim, rngs) -> nnx.Module``."""
+  """Base class of activation specs: ``build(shape, rngs) -> Activation``."""
 
-  def build(self, feature_ndim: int, rngs: nnx.Rngs) -> nnx.Module:
+  def build(self, shape: tuple[int, ...], rngs: nnx.Rngs) -> Activation:
     raise TypeError(f"{type(self).__name__} does not define build().")
 
-  def make(self, feature_ndim: int, rngs: nnx.Rngs) -> nnx.Module:
-    """``build`` and tag the module as an activation site (what the converter maps)."""
-    m = self.build(feature_ndim, rngs)
-    m.is_activation = True
+  def make(self, shape, rngs: nnx.Rngs) -> Activation:
+    m = self.build(tuple(shape), rngs)
+    if not isinstance(m, Activation):
+      raise TypeError(f"{type(self).__name__}.build must return an snnjax.nn.Activation, "
+                      f"got {type(m).__name__}.")
     return m
 
 
 @dataclasses.dataclass(frozen=True)
 class ReLUSpec(ActSpec):
-  def build(self, feature_ndim, rngs):
-    return ReLU()
+  def build(self, shape, rngs):
+    return ReLU(shape)
 
 
-@dataclasses.dataclass(frozen=True)
-class QCFSSpec(ActSpec):
-  """QCFS quantizer with ``L`` steps and learnable clip ``λ`` (init 8.0)."""
+class ReLU(Activation):
+  """``max(x, 0)``; converts with a calibrated threshold (max or percentile, v0 = 0)."""
 
-  L: int = 4
-  lam: float = 8.0
+  def forward(self, x, *, rngs=None):
+    del rngs
+    return jax.nn.relu(x)
 
-  def build(self, feature_ndim, rngs):
-    return QCFS(self.L, self.lam)
+  def conversion(self) -> Conversion:
+    return Conversion(threshold=None, v0="zero")
 
 
 @dataclasses.dataclass(frozen=True)
 class SpikingSpec(ActSpec):
-  """IF/LIF neurons run for ``T`` steps.
+  """IF/LIF neurons.
 
   Attributes:
     neuron: ``"if"`` or ``"lif"``.
-    T: time steps when the layer's input has no time axis (direct input).
     tau: LIF time constant (λ = 1 − 1/τ).
-    threshold: initial θ; ``learn_threshold`` makes it an ``nnx.Param``.
+    threshold: initial θ; ``learn_threshold`` makes it a :class:`ThresholdParam`.
     reset, strict, detach_reset, surrogate, alpha: see :class:`snnjax.neurons.NeuronSpec`.
     v0: initial potential, ``"zero"``, ``"half"`` (θ/2) or a fraction of θ.
     amplitude: ``"threshold"`` (θ·s, conversion) or ``"one"``.
-    mode: ``"layer"`` (scan inside the layer, time folded into the batch
-      elsewhere) or ``"step"`` (one step per call; see :mod:`snnjax.simulate`).
-    unroll: ``lax.scan`` unroll of the layer-by-layer neuron scan.
+    per_neuron: one θ per neuron (of the site's feature shape) instead of one per layer.
   """
 
   neuron: Literal["if", "lif"] = "if"
-  T: int = 4
   tau: float = 2.0
   threshold: float = 1.0
   learn_threshold: bool = False
@@ -96,18 +169,16 @@ class SpikingSpec(ActSpec):
   detach_reset: bool = False
   surrogate: str = "sigmoid"
   alpha: float | None = None
-  v0: str | float = "zero"
+  v0: V0 = "zero"
   amplitude: Literal["one", "threshold"] = "threshold"
-  mode: Literal["layer", "step"] = "layer"
-  unroll: int = 1
+  per_neuron: bool = False
 
   def __post_init__(self):
-    _checks.check_time_steps(self.T)
     _checks.check_threshold(self.threshold)
     if self.neuron not in ("if", "lif"):
       raise ValueError(f"neuron must be 'if' or 'lif', got {self.neuron!r}.")
-    if self.mode not in ("layer", "step"):
-      raise ValueError(f"mode must be 'layer' or 'step', got {self.mode!r}.")
+    if isinstance(self.v0, str) and self.v0 not in ("zero", "half"):
+      raise ValueError(f"v0 must be 'zero', 'half' or a fraction of θ, got {self.v0!r}.")
     get_surrogate(self.surrogate, self.alpha)
 
   def neuron_params(self, threshold) -> neurons.NeuronParams:
@@ -119,98 +190,58 @@ class SpikingSpec(ActSpec):
       p = neurons.if_neuron(1.0, **kw)
     return p._replace(threshold=threshold)
 
-  def build(self, feature_ndim, rngs):
-    return Spiking(self, feature_ndim)
+  def build(self, shape, rngs):
+    return Spiking(self, shape)
 
 
-class ReLU(nnx.Module):
-  """``max(x, 0)``; records an activation statistic when ``record`` is set."""
+class Spiking(Activation):
+  """A layer of IF/LIF neurons (see :class:`SpikingSpec`).
 
-  conversion_rule = "percentile"  # read by snnjax.convert (or "maxnorm")
-
-  def __init__(self):
-    self.record: float | None = None  # percentile to record (100 = max)
-
-  def __call__(self, x):
-    y = jax.nn.relu(x)
-    if self.record is not None:
-      self.calib = CalibStat(clip_statistic(x, float(self.record)))
-    return y
-
-
-class QCFS(nnx.Module):
-  """QCFS activation ``λ·clip(⌊z·L/λ + ½⌋/L, 0, 1)`` with learnable λ.
-
-  References: Bu et al. ICLR 2022 Eq. (15); spec §6.1.
+  Called on one step ``[B, *shape]`` it advances one time step; called on a
+  sequence ``[T, B, *shape]`` it scans over the leading time axis (the
+  layer-by-layer way of :mod:`snnjax.simulate`). Either way it starts from
+  its membrane variable ``v`` (``None``: from ``v[0]``) and leaves the new
+  potential there.
   """
 
-  conversion_rule = "qcfs"
-
-  def __init__(self, L: int = 4, lam: float = 8.0):
-    self.L = int(L)
-    self.lam = nnx.Param(jnp.asarray(lam, jnp.float32))
-    self.init_percentile: float | None = None  # set by init_clip_from_data
-
-  def set_clip(self, lam):
-    self.lam[...] = jnp.asarray(lam, jnp.float32)
-
-  def clip_value(self):
-    return self.lam[...]
-
-  def __call__(self, x):
-    if self.init_percentile is not None:
-      self.set_clip(clip_statistic(x, self.init_percentile))
-    return qcfs_fn(x, self.lam[...], self.L)
-
-
-class Spiking(nnx.Module):
-  """A layer of IF/LIF neurons (see :class:`SpikingSpec`)."""
-
-  def __init__(self, spec: SpikingSpec, feature_ndim: int):
+  def __init__(self, spec: SpikingSpec, shape):
+    super().__init__(shape)
     self.spec = spec
-    self.feature_ndim = int(feature_ndim)
-    theta = jnp.asarray(spec.threshold, jnp.float32)
-    self.threshold = nnx.Param(theta) if spec.learn_threshold else Threshold(theta)
-    self.T = spec.T
-    self.mode = spec.mode
-    self.unroll = spec.unroll
-    self.record = False  # count spikes (firing rates); set by snnjax.simulate
+    theta = jnp.full(self.shape if spec.per_neuron else (), spec.threshold, jnp.float32)
+    self.threshold = ThresholdParam(theta) if spec.learn_threshold else Threshold(theta)
+    self.v = Membrane(None)
+    self.rec_u = Record(None)
 
   def params(self) -> neurons.NeuronParams:
     return self.spec.neuron_params(self.threshold[...])
 
-  def set_initial_potential(self, v0) -> None:
-    """Start every run from the array ``v0`` (broadcast to one step's input shape)."""
-    self.v0_array = InitialPotential(jnp.asarray(v0, jnp.float32))
+  def initial_potential(self, shape, dtype=jnp.float32) -> Array:
+    """``v[0]`` for one step's input of ``shape`` (``[B, *features]``)."""
+    return neurons.initial_potential(self.params(), tuple(shape), self.spec.v0, dtype)
 
-  def _v0(self):
-    return self.v0_array[...] if hasattr(self, "v0_array") else self.spec.v0
-
-  def _count(self, out):
-    fired = (out != 0).astype(jnp.float32)
-    stats = jnp.stack([fired.sum(), jnp.asarray(fired.size, jnp.float32)])
-    if not hasattr(self, "spikes"):
-      self.spikes = SpikeCount(jnp.zeros((2,), jnp.float32))
-    self.spikes[...] = self.spikes[...] + stats
-
-  def __call__(self, h: jax.Array) -> jax.Array:
+  def forward(self, x, *, rngs=None):
+    del rngs
+    nd = self.feature_ndim
+    if x.ndim not in (nd + 1, nd + 2) or tuple(x.shape[x.ndim - nd:]) != self.shape:
+      raise ValueError(
+          f"spiking layer with features {self.shape} expects [B, {', '.join(map(str, self.shape))}] "
+          f"(one step) or [T, B, ...] (a sequence), got shape {tuple(x.shape)}.")
     p = self.params()
-    if self.mode == "step":
-      if not hasattr(self, "membrane"):
-        self.membrane = Membrane(neurons.initial_potential(p, h.shape, self._v0(), h.dtype))
-      st, out = neurons.step(p, neurons.NeuronState(self.membrane[...]), h)
-      self.membrane[...] = st.v
+    step_shape = x.shape if x.ndim == nd + 1 else x.shape[1:]
+    v = _compat.get_value(self.v)
+    if v is None:
+      v = self.initial_potential(step_shape, x.dtype)
+    elif tuple(v.shape) != tuple(step_shape):
+      raise ValueError(
+          f"membrane state has shape {tuple(v.shape)} but this step's input is {tuple(step_shape)}; "
+          "start a new simulation (snnjax.simulate.reset(model) or a fresh stepper state).")
+    st = neurons.NeuronState(v.astype(x.dtype))
+    if x.ndim == nd + 1:
+      st, out, u = neurons.advance(p, st, x)
     else:
-      static = h.ndim == self.feature_ndim + 1  # [B, ...]: direct input, same every step
-      if not static and h.ndim != self.feature_ndim + 2:
-        raise ValueError(
-            f"spiking layer expects [B, ...] or [T, B, ...] with {self.feature_ndim} feature "
-            f"axes, got shape {h.shape}.")
-      shape = h.shape if static else h.shape[1:]
-      st = neurons.init_state(p, shape, self._v0(), h.dtype)
-      _, out = neurons.run(p, st, h, T=self.T if static else None, unroll=self.unroll)
-    if self.record:
-      self._count(out)
+      st, out, u = neurons.run(p, st, x, return_membrane=True)
+    _compat.set_value(self.v, st.v)
+    record(self.rec_u, u)
     return out
 
 
@@ -221,43 +252,9 @@ def clip_statistic(x, percentile: float):
   return jnp.maximum(stat, 1e-3)
 
 
-def init_clip_from_data(model: nnx.Module, x, *, percentile: float = 99.9) -> dict[str, float]:
-  """Set every clip value (QCFS λ, Noise-Adaptor p·s) from one batch ``x``.
-
-  One forward pass in training mode on a copy of the model, layer by layer in
-  forward order, so each clip sees the activations its (already set) upstream
-  layers produce; BatchNorm statistics of ``model`` are left untouched.
-  Returns ``{path: clip}``. Needed because the clip's gradient inside its range
-  averages to ~0, so from the usual init (λ = 8) it barely moves.
-  """
-  m = nnx.clone(model)
-  m.train()
-  sites = [(p, mod) for p, mod in nnx.iter_modules(m) if hasattr(mod, "init_percentile")]
-  targets = dict(nnx.iter_modules(model))
-  if not sites:
-    raise ValueError("the model has no activation with a clip value (QCFS, Noise Adaptor).")
-  for _, mod in sites:
-    mod.init_percentile = percentile
-    if hasattr(mod, "deterministic"):
-      mod.deterministic = True  # calibrate the noise-free quantizer; no key needed
-  m(x)
-  out = {}
-  for path, mod in sites:
-    mod.init_percentile = None
-    clip = mod.clip_value()
-    targets[path].set_clip(clip)
-    out["/".join(map(str, path))] = float(clip)
-  return out
-
-
 def relu() -> ReLUSpec:
   """Plain ReLU (for max/percentile conversion)."""
   return ReLUSpec()
-
-
-def qcfs(L: int = 4, lam: float = 8.0) -> QCFSSpec:
-  """QCFS quantized activation (spec §6.1)."""
-  return QCFSSpec(L, lam)
 
 
 def spiking(**kwargs) -> SpikingSpec:
@@ -265,12 +262,12 @@ def spiking(**kwargs) -> SpikingSpec:
   return SpikingSpec(**kwargs)
 
 
-def lif(T: int = 4, tau: float = 2.0, **kwargs) -> SpikingSpec:
-  """LIF defaults of the BPTT baseline: τ=2, sigmoid α=4, soft reset, v0=0 (spec §6.2)."""
+def lif(tau: float = 2.0, **kwargs) -> SpikingSpec:
+  """LIF defaults of the BPTT baseline: τ=2, sigmoid α=4, soft reset, v0=0, amplitude 1."""
   kwargs.setdefault("amplitude", "one")
-  return SpikingSpec(neuron="lif", T=T, tau=tau, **kwargs)
+  return SpikingSpec(neuron="lif", tau=tau, **kwargs)
 
 
-def if_(T: int = 4, **kwargs) -> SpikingSpec:
+def if_(**kwargs) -> SpikingSpec:
   """IF neurons as produced by conversion: soft reset, amplitude θ, v0 as given."""
-  return SpikingSpec(neuron="if", T=T, **kwargs)
+  return SpikingSpec(neuron="if", **kwargs)

@@ -1,12 +1,10 @@
 """Flax NNX building blocks that call the pure core.
 
 * :class:`Synapse` — a conv or linear op with optional BatchNorm, the unit the
-  converter folds (``op`` + ``norm`` → ``op`` with bias). It counts synaptic
-  operations when asked.
+  converter folds (``op`` + ``norm`` → ``op`` with bias).
 * :class:`Pool` — average pooling (max-pooling exists only to be refused by the
   converter with a clear message).
-* :class:`SimState` variables — membrane potentials, spike and op counters:
-  everything a multi-step simulation carries from one step to the next.
+* :class:`Scale` — multiplication by a constant (OTTT's ×2.74 after each neuron).
 
 All layers accept extra leading axes, so the same module runs on ``[B, ...]``
 (an ANN, a T=1 net, one step of a spiking net) and on ``[T, B, ...]``
@@ -20,36 +18,14 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jaxtyping import Array, Float
 
-__all__ = ["SimState", "Membrane", "SpikeCount", "OpCount", "InputCache", "Threshold",
-           "Synapse", "Pool", "flatten_features"]
+from snnjax.nn.variables import Record, record
 
-
-class SimState(nnx.Variable):
-  """State a multi-step simulation carries between steps (not trained)."""
+__all__ = ["Synapse", "Pool", "Scale", "flatten_features"]
 
 
-class Membrane(SimState):
-  """Membrane potential ``v[t]`` of a spiking layer (step-by-step execution)."""
-
-
-class SpikeCount(SimState):
-  """Accumulated ``[spikes, neuron-steps]`` of a spiking layer, for firing rates."""
-
-
-class OpCount(SimState):
-  """Accumulated synaptic operations of a synapse, per whole batch."""
-
-
-class InputCache(SimState):
-  """The first layer's output under direct input, computed once per run."""
-
-
-class Threshold(nnx.Variable):
-  """A fixed (non-trained) firing threshold θ; a learnable one is an ``nnx.Param``."""
-
-
-def flatten_features(x: jax.Array, feature_ndim: int) -> jax.Array:
+def flatten_features(x: Float[Array, "*lead"], feature_ndim: int) -> Float[Array, "*flat"]:
   """Flatten the last ``feature_ndim`` axes, keeping any leading ``[T, B]`` axes."""
   return x.reshape(x.shape[: x.ndim - feature_ndim] + (-1,))
 
@@ -63,11 +39,15 @@ class Synapse(nnx.Module):
     kernel_size, strides, padding: conv geometry.
     norm: add BatchNorm (the op then has no bias; conversion folds BN into it).
     analog_input: this synapse reads the network's analog input (direct
-      encoding). Its ops are MACs, and in step-by-step execution its output is
-      computed once and reused at every step.
+      encoding): its operations are counted as multiply-accumulates, once per
+      image.
     rngs: initialisation keys.
 
-  References: spec §1.6 (the BN folding the converter applies to this unit).
+  Its recording slot ``rec_in`` (off by default) receives the input, from
+  which :mod:`snnjax.simulate` counts synaptic operations.
+
+  References:
+    [Rueckauer et al., 2017](https://doi.org/10.3389/fnins.2017.00682), §2.2.1 (BatchNorm folding).
   """
 
   def __init__(self, in_features: int, out_features: int, *, kind: Literal["conv", "linear"] = "conv",
@@ -83,16 +63,19 @@ class Synapse(nnx.Module):
     else:
       raise ValueError(f"Synapse kind must be 'conv' or 'linear', got {kind!r}.")
     self.kind = kind
+    self.in_features, self.out_features = int(in_features), int(out_features)
     self.norm = nnx.BatchNorm(out_features, momentum=0.9, rngs=rngs) if norm else None
     self.analog_input = analog_input
-    self.count_ops = False  # set by snnjax.simulate
-    self.cache_input = False  # set by snnjax.simulate for step-by-step direct input
+    self.rec_in = Record(None)
 
-  def _forward(self, x):
-    y = self.op(x)
-    return self.norm(y) if self.norm is not None else y
+  def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Feature shape of the output for one example of ``in_shape``."""
+    if self.kind == "linear":
+      return (self.out_features,)
+    return tuple(jax.eval_shape(self.op, jax.ShapeDtypeStruct((1,) + tuple(in_shape), jnp.float32)
+                                ).shape[1:])
 
-  def fanout(self, sample_shape) -> jax.Array:
+  def fanout(self, sample_shape) -> Array:
     """Number of outputs each input element feeds (one sample, no batch axis).
 
     The transpose of the op with an all-ones kernel applied to all-ones
@@ -113,23 +96,10 @@ class Synapse(nnx.Module):
         jnp.ones(out_shape, jnp.float32))
     return fan
 
-  def __call__(self, x: jax.Array) -> jax.Array:
-    caching = self.cache_input and self.analog_input
-    if caching and hasattr(self, "cached"):
-      return self.cached[...]
-    if self.count_ops:
-      sample = x.shape[x.ndim - self.feature_ndim:]
-      nz = (x != 0).astype(jnp.float32).reshape((-1,) + sample).sum(0)
-      with jax.ensure_compile_time_eval():  # shape-only: a constant, computed once per trace
-        fan = self.fanout(sample)
-      ops = jnp.sum(nz * fan)
-      if not hasattr(self, "ops"):
-        self.ops = OpCount(jnp.zeros((), jnp.float32))
-      self.ops[...] = self.ops[...] + ops
-    y = self._forward(x)
-    if caching:
-      self.cached = InputCache(y)
-    return y
+  def __call__(self, x: Float[Array, "*batch"]) -> Float[Array, "*out"]:
+    record(self.rec_in, x)
+    y = self.op(x)
+    return self.norm(y) if self.norm is not None else y
 
 
 def _pair(v):
@@ -148,7 +118,11 @@ class Pool(nnx.Module):
     self.kind = kind
     self.padding = padding
 
-  def __call__(self, x):
+  def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(jax.eval_shape(self, jax.ShapeDtypeStruct((1,) + tuple(in_shape), jnp.float32)
+                                ).shape[1:])
+
+  def __call__(self, x: Float[Array, "*lead h w c"]) -> Float[Array, "*lead h2 w2 c"]:
     # lax.reduce_window over [N, H, W, C] with any leading axes folded into N.
     # (flax's avg_pool divides by an int32 count under extra batch axes, which
     # strict dtype promotion rejects.) Average pooling counts padding, like
@@ -163,3 +137,13 @@ class Pool(nnx.Module):
     else:
       y = jax.lax.reduce_window(y, -jnp.inf, jax.lax.max, dims, strides, self.padding)
     return y.reshape(lead + y.shape[1:])
+
+
+class Scale(nnx.Module):
+  """Multiply by a constant (not trained), e.g. OTTT's 2.74 after each neuron."""
+
+  def __init__(self, factor: float):
+    self.factor = float(factor)
+
+  def __call__(self, x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+    return x * self.factor

@@ -1,17 +1,20 @@
 """Model zoo: one definition per architecture, any activation.
 
-Every model takes ``act`` (an activation spec from :mod:`snnjax.nn.activations`)
-and ``norm`` (BatchNorm after each hidden synapse). Layers accept extra leading
-axes, so the same model runs as an ANN on ``[B, ...]`` and as a spiking net
-whose tensors become ``[T, B, ...]`` after the first spiking layer. The
-classifier (``head``) never spikes; in a spiking run it produces one output per
-step, and the read-out is their mean over time (spec §1.5).
+Every model takes ``act`` (an activation spec) and ``norm`` (BatchNorm after
+each hidden synapse), and is called as ``model(x, *, rngs=None)``; ``rngs``
+(an ``nnx.Rngs`` or a key) feeds activations that draw noise. Layers accept
+extra leading axes, so the same model runs as an ANN on ``[B, ...]``, as one
+step of a spiking net on ``[B, ...]``, and as a whole spiking run on
+``[T, B, ...]`` (layer by layer). The classifier (``head``) never spikes; in a
+spiking run it produces one output per step, and the read-out is their mean.
 
 Pooling is average pooling by default (max-pooling of spikes does not convert;
 ``pool="max"`` builds, trains as an ANN, and is refused by the converter).
 
 Models remember their constructor arguments (``model.hparams``) so that
-:func:`snnjax.convert.to_spiking` can build the spiking counterpart.
+:func:`snnjax.convert.to_spiking` can build the spiking counterpart; a model of
+your own does the same by subclassing :class:`Model` and calling
+``self._remember(...)`` (see ``docs/guide.md``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import math
 from typing import Literal, Sequence
 
 from flax import nnx
+from jaxtyping import Array, Float
 
+from snnjax import _compat
 from snnjax.nn.activations import ActSpec, ReLUSpec
 from snnjax.nn.layers import Pool, Synapse, flatten_features
 
@@ -44,13 +49,15 @@ class Model(nnx.Module):
     self.hparams = tuple(sorted((k, _freeze(v)) for k, v in kwargs.items()))
 
 
-def rebuild(model: Model, *, rngs: nnx.Rngs | None = None, **overrides) -> Model:
+def rebuild(model: nnx.Module, *, rngs: nnx.Rngs | None = None, **overrides) -> Model:
   """A new model of the same class and hyperparameters, with ``overrides``."""
-  if not hasattr(model, "hparams"):
+  hparams = getattr(model, "hparams", None)
+  if hparams is None:
     raise ValueError(
-        f"{type(model).__name__} does not record its hyperparameters; build it from "
-        "snnjax.nn.models or pass the spiking model to convert into explicitly.")
-  kwargs = dict(model.hparams)
+        f"{type(model).__name__} does not record its hyperparameters: subclass snnjax.nn.Model "
+        "and call self._remember(...) in __init__ (docs/guide.md, 'Your own model'), or pass "
+        "template= (the spiking model to fill).")
+  kwargs = dict(hparams)
   kwargs.update(overrides)
   return type(model)(**kwargs, rngs=rngs or nnx.Rngs(0))
 
@@ -65,18 +72,18 @@ class MLP(Model):
                act: ActSpec = ReLUSpec(), norm: bool = False, rngs: nnx.Rngs):
     self._remember(in_shape=tuple(in_shape), hidden=tuple(hidden), num_classes=num_classes,
                    act=act, norm=norm)
-    self.in_ndim = len(in_shape)
+    self.in_shape = tuple(in_shape)
     sizes = (math.prod(in_shape),) + tuple(hidden)
-    self.syns = nnx.List([
+    self.syns = _compat.List([
         Synapse(a, b, kind="linear", norm=norm, analog_input=(i == 0), rngs=rngs)
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))])
-    self.acts = nnx.List([act.make(1, rngs) for _ in hidden])
+    self.acts = _compat.List([act.make((h,), rngs) for h in hidden])
     self.head = Synapse(sizes[-1], num_classes, kind="linear", analog_input=not hidden, rngs=rngs)
 
-  def __call__(self, x):
-    x = flatten_features(x, self.in_ndim)
+  def __call__(self, x: Float[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch_out"]:
+    x = flatten_features(x, len(self.in_shape))
     for syn, act in zip(self.syns, self.acts):
-      x = act(syn(x))
+      x = act(syn(x), rngs=rngs)
     return self.head(x)
 
 
@@ -98,30 +105,31 @@ class CNN(Model):
                    num_classes=num_classes, hidden=tuple(hidden), act=act, norm=norm, pool=pool)
     if len(pools) != len(channels):
       raise ValueError(f"pools ({len(pools)}) must have one entry per conv ({len(channels)}).")
+    self.in_shape = tuple(in_shape)
     h, w, c = in_shape
     convs, acts, pls = [], [], []
     for i, (ch, p) in enumerate(zip(channels, pools)):
       convs.append(Synapse(c, ch, kind="conv", norm=norm, analog_input=(i == 0), rngs=rngs))
-      acts.append(act.make(3, rngs))
+      acts.append(act.make((h, w, ch), rngs))
       pls.append(Pool((2, 2), kind=pool) if p else None)
       c = ch
       if p:
         h, w = h // 2, w // 2
-    self.convs, self.acts, self.pools = nnx.List(convs), nnx.List(acts), nnx.List(pls)
+    self.convs, self.acts, self.pools = _compat.List(convs), _compat.List(acts), _compat.List(pls)
     sizes = (h * w * c,) + tuple(hidden)
-    self.fcs = nnx.List([Synapse(a, b, kind="linear", norm=norm, rngs=rngs)
-                         for a, b in zip(sizes[:-1], sizes[1:])])
-    self.fc_acts = nnx.List([act.make(1, rngs) for _ in hidden])
+    self.fcs = _compat.List([Synapse(a, b, kind="linear", norm=norm, rngs=rngs)
+                             for a, b in zip(sizes[:-1], sizes[1:])])
+    self.fc_acts = _compat.List([act.make((b,), rngs) for b in hidden])
     self.head = Synapse(sizes[-1], num_classes, kind="linear", rngs=rngs)
 
-  def __call__(self, x):
+  def __call__(self, x: Float[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch_out"]:
     for conv, act, pool in zip(self.convs, self.acts, self.pools):
-      x = act(conv(x))
+      x = act(conv(x), rngs=rngs)
       if pool is not None:
         x = pool(x)
     x = flatten_features(x, 3)
     for fc, act in zip(self.fcs, self.fc_acts):
-      x = act(fc(x))
+      x = act(fc(x), rngs=rngs)
     return self.head(x)
 
 
@@ -131,11 +139,15 @@ _VGG = {11: (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
 
 
 class VGG(Model):
-  """VGG-11/13/16 with BN and average pooling (QCFS's CIFAR VGG, spec §6.1).
+  """VGG-11/13/16 with BN and average pooling (QCFS's CIFAR VGG).
 
   ``cfg`` overrides the layer list (ints are 3×3 convs, ``"M"`` a 2×2 pool);
   ``classifier`` lists hidden widths of the fully connected head
   (``(4096, 4096)`` for QCFS's VGG-16; ``()`` for a single linear layer).
+
+  References:
+    [Simonyan & Zisserman, 2015](https://arxiv.org/abs/1409.1556);
+    [Bu et al., 2022](https://arxiv.org/abs/2303.04347) (avg-pool CIFAR variant).
   """
 
   def __init__(self, depth: int = 16, *, in_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10,
@@ -152,8 +164,8 @@ class VGG(Model):
                     [i + 1 < len(cfg) and cfg[i + 1] == "M" for i, v in enumerate(cfg) if v != "M"],
                     num_classes, hidden=classifier, act=act, norm=norm, pool=pool, rngs=rngs)
 
-  def __call__(self, x):
-    return self.body(x)
+  def __call__(self, x: Float[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch_out"]:
+    return self.body(x, rngs=rngs)
 
 
 class BasicBlock(nnx.Module):
@@ -161,17 +173,18 @@ class BasicBlock(nnx.Module):
 
   expansion = 1
 
-  def __init__(self, cin, cout, stride, act: ActSpec, norm, rngs):
+  def __init__(self, cin, cout, stride, act: ActSpec, norm, hw, rngs):
+    h, w = -(-hw[0] // stride), -(-hw[1] // stride)
     self.syn1 = Synapse(cin, cout, strides=stride, norm=norm, rngs=rngs)
-    self.act1 = act.make(3, rngs)
+    self.act1 = act.make((h, w, cout), rngs)
     self.syn2 = Synapse(cout, cout, norm=norm, rngs=rngs)
     self.shortcut = (Synapse(cin, cout, kernel_size=(1, 1), strides=stride, norm=norm, rngs=rngs)
                      if stride != 1 or cin != cout else None)
-    self.act2 = act.make(3, rngs)
+    self.act2 = act.make((h, w, cout), rngs)
 
-  def __call__(self, x):
-    y = self.syn2(self.act1(self.syn1(x)))
-    return self.act2(y + (self.shortcut(x) if self.shortcut is not None else x))
+  def __call__(self, x, *, rngs=None):
+    y = self.syn2(self.act1(self.syn1(x), rngs=rngs))
+    return self.act2(y + (self.shortcut(x) if self.shortcut is not None else x), rngs=rngs)
 
 
 class Bottleneck(nnx.Module):
@@ -179,20 +192,21 @@ class Bottleneck(nnx.Module):
 
   expansion = 4
 
-  def __init__(self, cin, width, stride, act: ActSpec, norm, rngs):
+  def __init__(self, cin, width, stride, act: ActSpec, norm, hw, rngs):
+    h, w = -(-hw[0] // stride), -(-hw[1] // stride)
     cout = width * 4
     self.syn1 = Synapse(cin, width, kernel_size=(1, 1), norm=norm, rngs=rngs)
-    self.act1 = act.make(3, rngs)
+    self.act1 = act.make((hw[0], hw[1], width), rngs)
     self.syn2 = Synapse(width, width, strides=stride, norm=norm, rngs=rngs)
-    self.act2 = act.make(3, rngs)
+    self.act2 = act.make((h, w, width), rngs)
     self.syn3 = Synapse(width, cout, kernel_size=(1, 1), norm=norm, rngs=rngs)
     self.shortcut = (Synapse(cin, cout, kernel_size=(1, 1), strides=stride, norm=norm, rngs=rngs)
                      if stride != 1 or cin != cout else None)
-    self.act3 = act.make(3, rngs)
+    self.act3 = act.make((h, w, cout), rngs)
 
-  def __call__(self, x):
-    y = self.syn3(self.act2(self.syn2(self.act1(self.syn1(x)))))
-    return self.act3(y + (self.shortcut(x) if self.shortcut is not None else x))
+  def __call__(self, x, *, rngs=None):
+    y = self.syn3(self.act2(self.syn2(self.act1(self.syn1(x), rngs=rngs)), rngs=rngs))
+    return self.act3(y + (self.shortcut(x) if self.shortcut is not None else x), rngs=rngs)
 
 
 class ResNet(Model):
@@ -208,7 +222,9 @@ class ResNet(Model):
     global_pool: global average pooling before the head (False: flatten, as
       SNN2ANN's ResNet-17).
 
-  References: He et al. CVPR 2016; spec §6.1 (CIFAR stem), §4.4 (ResNet-17).
+  References:
+    [He et al., 2016](https://arxiv.org/abs/1512.03385);
+    [Bu et al., 2022](https://arxiv.org/abs/2303.04347) (CIFAR stem).
   """
 
   def __init__(self, stage_sizes: Sequence[int], *, block: Literal["basic", "bottleneck"] = "basic",
@@ -221,35 +237,39 @@ class ResNet(Model):
                    num_classes=num_classes, global_pool=global_pool, act=act, norm=norm)
     if not len(stage_sizes) == len(widths) == len(strides):
       raise ValueError("stage_sizes, widths and strides must have the same length.")
+    self.in_shape = tuple(in_shape)
     h, w, c = in_shape
     if stem == "cifar":
       self.stem = Synapse(c, stem_width, norm=norm, analog_input=True, rngs=rngs)
+      self.stem_act = act.make((h, w, stem_width), rngs)
       self.stem_pool = None
     elif stem == "imagenet":
       self.stem = Synapse(c, stem_width, kernel_size=(7, 7), strides=2, norm=norm,
                           analog_input=True, rngs=rngs)
+      h, w = -(-h // 2), -(-w // 2)
+      self.stem_act = act.make((h, w, stem_width), rngs)
       self.stem_pool = Pool((3, 3), (2, 2), padding="SAME")
-      h, w = -(-h // 4), -(-w // 4)
+      h, w = -(-h // 2), -(-w // 2)
     else:
       raise ValueError(f"stem must be 'cifar' or 'imagenet', got {stem!r}.")
-    self.stem_act = act.make(3, rngs)
     Block = {"basic": BasicBlock, "bottleneck": Bottleneck}[block]
     blocks, cin = [], stem_width
     for n, width, stride in zip(stage_sizes, widths, strides):
       for i in range(n):
-        blocks.append(Block(cin, width, stride if i == 0 else 1, act, norm, rngs))
+        s = stride if i == 0 else 1
+        blocks.append(Block(cin, width, s, act, norm, (h, w), rngs))
+        h, w = -(-h // s), -(-w // s)
         cin = width * Block.expansion
-      h, w = -(-h // stride), -(-w // stride)
-    self.blocks = nnx.List(blocks)
+    self.blocks = _compat.List(blocks)
     self.global_pool = global_pool
     self.head = Synapse(cin if global_pool else cin * h * w, num_classes, kind="linear", rngs=rngs)
 
-  def __call__(self, x):
-    x = self.stem_act(self.stem(x))
+  def __call__(self, x: Float[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch_out"]:
+    x = self.stem_act(self.stem(x), rngs=rngs)
     if self.stem_pool is not None:
       x = self.stem_pool(x)
     for blk in self.blocks:
-      x = blk(x)
+      x = blk(x, rngs=rngs)
     x = x.mean(axis=(-3, -2)) if self.global_pool else flatten_features(x, 3)
     return self.head(x)
 
@@ -284,7 +304,10 @@ def vgg16(**kw) -> VGG:
 
 
 def snn2ann_vgg13(in_shape=(32, 32, 3), **kw) -> VGG:
-  """SNN2ANN's VGG-13: pools in blocks 3–5 on CIFAR (32→4), Linear(4·4·512) head (spec §4.5)."""
+  """SNN2ANN's VGG-13: pools in blocks 3–5 on CIFAR (32→4), Linear(4·4·512) head.
+
+  References: [Tang et al., 2022](https://arxiv.org/abs/2206.09449), network description.
+  """
   tiny = in_shape[0] >= 64
   cfg = (64, 64, *(("M",) if tiny else ()), 128, 128, "M", 256, 256, 256, "M",
          512, 512, 512, "M", 512, 512, 512)
@@ -292,7 +315,10 @@ def snn2ann_vgg13(in_shape=(32, 32, 3), **kw) -> VGG:
 
 
 def resnet17(in_shape=(32, 32, 3), **kw) -> ResNet:
-  """SNN2ANN's ResNet-17: stem + 8 basic blocks, no global pool (spec §4.4)."""
+  """SNN2ANN's ResNet-17: stem + 8 basic blocks, no global pool.
+
+  References: [Tang et al., 2022](https://arxiv.org/abs/2206.09449), network description.
+  """
   strides = (1, 1, 2, 2) if in_shape[0] <= 32 else (1, 2, 2, 2)
   return ResNet((2, 2, 2, 2), strides=strides, in_shape=in_shape, global_pool=False, **kw)
 

@@ -1,6 +1,6 @@
 """Noise Adaptor: noisy low-bit (p=4) quantized ANN → IF SNN (θ = p·s, v0 = θ/2).
 
-Command:   python -m train --config train/configs/noise_adaptor.py --workdir runs/noise_adaptor
+Command:   python -m snnjax.train --config noise_adaptor --workdir runs/noise_adaptor
 Runtime:   ~15 s on a 2-core CPU (mnist5k, 784-256×6-10 MLP); one GPU: not yet measured.
 Variants:  :tiny (tests, seconds);
            :cifar10_resnet18 — the paper's 95.95% at T=4 setting (ResNet-18, p=4, SGD 0.1,
@@ -9,12 +9,13 @@ Variants:  :tiny (tests, seconds);
              tfds imagenet2012 on disk; run time not yet measured).
 """
 
-from train.configs.common import base, tiny
+from snnjax.train.configs.common import base, tiny
+
+VARIANTS = ("tiny", "cifar10_resnet18", "imagenet_resnet50")
 
 
 def get_config(variant: str = ""):
   c = base("noise_adaptor")
-  c.levels, c.alpha, c.variant, c.init_threshold = 4, 1.0, "A", 8.0
   c.eval_T = (1, 2, 4, 8, 16, 32, 64)
   if variant == "tiny":
     tiny(c)
@@ -27,5 +28,5 @@ def get_config(variant: str = ""):
     c.optimizer, c.learning_rate, c.weight_decay, c.threshold_lr = "sgd", 0.1, 1e-4, 0.1
     c.eval_T = (2, 4, 8, 16, 32, 64)
   elif variant:
-    raise ValueError(f"unknown variant {variant!r}")
+    raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}.")
   return c

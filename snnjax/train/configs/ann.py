@@ -1,11 +1,13 @@
 """ReLU ANN → classic conversion (99.9th-percentile thresholds, v0 = 0).
 
-Command:   python -m train --config train/configs/ann.py --workdir runs/ann
+Command:   python -m snnjax.train --config ann --workdir runs/ann
 Runtime:   ~16 s on a 2-core CPU (mnist5k MLP); one GPU: not yet measured.
 Variants:  :tiny (tests).
 """
 
-from train.configs.common import base, tiny
+from snnjax.train.configs.common import base, tiny
+
+VARIANTS = ("tiny",)
 
 
 def get_config(variant: str = ""):
@@ -14,5 +16,5 @@ def get_config(variant: str = ""):
   if variant == "tiny":
     tiny(c)
   elif variant:
-    raise ValueError(f"unknown variant {variant!r}")
+    raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}.")
   return c

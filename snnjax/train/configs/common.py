@@ -1,8 +1,8 @@
-"""Fields shared by every config; each method's file overrides what it needs."""
-
-import math
+"""Fields shared by every config; each method adds its own defaults (``DEFAULTS``)."""
 
 import ml_collections
+
+from snnjax import methods
 
 
 def base(method: str) -> ml_collections.ConfigDict:
@@ -22,33 +22,23 @@ def base(method: str) -> ml_collections.ConfigDict:
   # optimisation
   c.optimizer = "adam"
   c.learning_rate = 1e-3
-  c.threshold_lr = 1e-2        # own rate for λ / θ / s (they barely move at the weight rate)
+  c.threshold_lr = 1e-2        # own rate for threshold-like parameters (λ, θ, s)
   c.weight_decay = 0.0
   c.schedule = "cosine"
   c.batch_size = 128
   c.epochs = 20
   c.num_steps = 0              # > 0 overrides epochs
   c.stop_after = 0             # > 0: stop early (simulates a killed run; resume continues)
-  # method knobs (each method reads its own)
-  c.levels = 4                 # QCFS L / Noise Adaptor p
-  c.init_threshold = 8.0       # initial λ = p·s (before init_percentile, if that is set)
-  c.init_percentile = 99.9     # > 0: set λ = p·s from this percentile of each layer's input on one batch
-  c.alpha = 1.0                # Noise Adaptor noise amplitude
-  c.variant = "A"
-  c.T = 4                      # BPTT time steps
-  c.way = "auto"               # BPTT execution way
-  c.bptt_loss = "mean"
-  c.noise = ml_collections.ConfigDict(dict(
-      kind="gaussian", mean=0.5, std=1 / math.sqrt(12), gradient="surrogate", surrogate="sigmoid",
-      alpha=4.0, learn_threshold=False, eval_noise=False, rng="fast"))
+  c.init_percentile = 99.9     # > 0: set clip values (λ, p·s) from this percentile of one batch
   # evaluation and conversion
   c.eval_T = (1, 2, 4, 8, 16, 32)
   c.eval_way = "auto"          # layer | step | auto (step on CPU, layer on accelerators)
   c.eval_batch_size = 500
   c.eval_examples = 0          # > 0: evaluate on the first N test examples only
-  c.percentile = 99.9          # classic conversion
+  c.percentile = 99.9          # calibrated conversion (ReLU sites)
   c.calib_batches = 10
-  c.compare_maxnorm = False    # also train a ReLU ANN and convert it the classic way
+  c.compare_maxnorm = False    # also train config.baseline and convert it the classic way
+  c.baseline = "ann"
   # plumbing
   c.num_devices = 0            # 0: all local devices
   c.multihost = False
@@ -56,6 +46,10 @@ def base(method: str) -> ml_collections.ConfigDict:
   c.checkpoint_every = 0       # steps; 0: no checkpoints
   c.progress = True
   c.plots = True
+  # the method's own knobs (snnjax.methods.<method>.DEFAULTS)
+  for k, v in methods.get(method).DEFAULTS.items():
+    if k not in c:
+      setattr(c, k, ml_collections.ConfigDict(v) if isinstance(v, dict) else v)
   return c
 
 

@@ -2,14 +2,15 @@
 
 ``train_and_evaluate(config, workdir)`` is the whole job; the pieces
 (``build_model``, ``make_optimizer``, ``Trainer``) are importable on their own.
-The training step is one ``jax.jit`` over (params, BN stats, optimizer state,
-global batch, key): parameters replicated, batch sharded over a ``data``
-mesh axis. It compiles once (``Trainer.traces`` counts its traces).
+The method comes from ``config.method`` through :func:`snnjax.methods.get`;
+nothing here knows a method by name. The training step is one ``jax.jit``
+over (params, BN stats, optimizer state, global batch, key): parameters
+replicated, batch sharded over a ``data`` mesh axis. It compiles once
+(``Trainer.traces`` counts its traces).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -23,37 +24,18 @@ import optax
 from flax import nnx
 
 import snnjax.nn as sn
-from snnjax import checkpoint, convert, data, parallel, simulate
-from snnjax.methods import ann, bptt, common, noise_adaptor, noise_t1
+from snnjax import checkpoint, convert, data, methods, parallel, simulate
+from snnjax.methods import common
+from snnjax.nn.calibration import clip_sites
+from snnjax.nn.variables import ThresholdParam
 
-__all__ = ["METHODS", "activation_for", "build_model", "make_optimizer", "Trainer", "train_model",
+__all__ = ["recipe_for", "build_model", "make_optimizer", "Trainer", "train_model", "to_snn",
            "train_and_evaluate", "format_table"]
 
-METHODS = ("ann", "qcfs", "noise_t1", "noise_adaptor", "bptt")
-THRESHOLD_PARAMS = ("lam", "threshold", "step_size")
 
-
-def activation_for(config):
-  """(activation spec, module_loss, conversion rule or None) of ``config.method``."""
-  m = config.method
-  if m == "ann":
-    return sn.relu(), ann.module_loss, "percentile"
-  if m == "qcfs":
-    return sn.qcfs(L=config.levels, lam=config.init_threshold), ann.module_loss, "qcfs"
-  if m == "noise_t1":
-    n = config.noise
-    act = noise_t1.noisy_spike(threshold=1.0, learn_threshold=n.learn_threshold, noise=n.kind,
-                               mean=n.mean, std=n.std, gradient=n.gradient, surrogate=n.surrogate,
-                               alpha=n.alpha, eval_noise=n.eval_noise, rng=n.rng)
-    return act, noise_t1.module_loss, "noise_t1"
-  if m == "noise_adaptor":
-    act = noise_adaptor.noisy_quant(levels=config.levels, lam=config.init_threshold,
-                                    alpha=config.alpha, variant=config.variant)
-    return act, noise_adaptor.module_loss, "noise_adaptor"
-  if m == "bptt":
-    loss = functools.partial(bptt.module_loss, T=config.T, way=config.way, loss=config.bptt_loss)
-    return bptt.default_act(T=config.T), loss, None
-  raise ValueError(f"unknown method {m!r}; choose one of {list(METHODS)}.")
+def recipe_for(config, method: str | None = None) -> common.Recipe:
+  """The :class:`~snnjax.methods.common.Recipe` of ``method`` (default ``config.method``)."""
+  return methods.get(method or config.method).recipe(config)
 
 
 def build_model(config, ds: data.Dataset, act, seed: int | None = None):
@@ -70,13 +52,10 @@ def build_model(config, ds: data.Dataset, act, seed: int | None = None):
                  rngs=rngs, **kw)
 
 
-def _is_threshold(path, _) -> bool:
-  return str(path[-1]) in THRESHOLD_PARAMS
-
-
 def make_optimizer(config, params, total_steps: int) -> optax.GradientTransformation:
-  """optax optimizer from the config; threshold-like parameters (λ, θ, s) get
-  ``config.threshold_lr`` (their own rate, no weight decay)."""
+  """optax optimizer from the config; threshold-like parameters
+  (:class:`~snnjax.nn.ThresholdParam`: λ, θ, s) get ``config.threshold_lr``
+  (their own rate, no weight decay)."""
 
   def opt(lr, wd):
     sched = optax.cosine_decay_schedule(lr, max(total_steps, 1)) if config.schedule == "cosine" \
@@ -87,9 +66,8 @@ def make_optimizer(config, params, total_steps: int) -> optax.GradientTransforma
       return optax.chain(optax.add_decayed_weights(wd), optax.sgd(sched, momentum=0.9, nesterov=False))
     raise ValueError(f"optimizer must be 'adam' or 'sgd', got {config.optimizer!r}.")
 
-  labels = jax.tree_util.tree_map_with_path(
-      lambda p, v: "threshold" if _is_threshold([getattr(k, "key", k) for k in p], v) else "weight",
-      params)
+  labels = jax.tree.map(lambda v: "threshold" if isinstance(v, ThresholdParam) else "weight", params,
+                        is_leaf=lambda v: isinstance(v, nnx.Variable))
   return optax.multi_transform(
       {"weight": opt(config.learning_rate, config.weight_decay),
        "threshold": opt(config.threshold_lr or config.learning_rate, 0.0)}, labels)
@@ -140,9 +118,9 @@ def _steps(config, n_train: int) -> int:
   return int(math.ceil(config.epochs * n_train / config.batch_size))
 
 
-def train_model(config, ds, act, module_loss, workdir, *, resume: bool = False, tag: str = "model",
+def train_model(config, ds, recipe: common.Recipe, workdir, *, resume: bool = False, tag: str = "model",
                 log=print):
-  """Train one model by ``module_loss``; returns ``(model, history, trainer)``.
+  """Train one model by ``recipe``; returns ``(model, history, trainer)``.
 
   Checkpoints go to ``workdir/checkpoints/<tag>`` every ``config.checkpoint_every``
   steps; ``resume=True`` continues from the newest good one (parameters,
@@ -150,13 +128,13 @@ def train_model(config, ds, act, module_loss, workdir, *, resume: bool = False, 
   """
   mesh = parallel.make_mesh(config.num_devices, multihost=config.multihost)
   local_bs = parallel.check_batch(config.batch_size, mesh)
-  model = build_model(config, ds, act)
-  if config.init_percentile and any(hasattr(m, "init_percentile") for _, m in nnx.iter_modules(model)):
+  model = build_model(config, ds, recipe.act)
+  if config.init_percentile and clip_sites(model):
     # clip values (λ, p·s) from the data: their gradient alone barely moves them
     first = _arrays(ds, ds.train, config.batch_size).images
     sn.init_clip_from_data(model, jnp.asarray(first), percentile=config.init_percentile)
   total = _steps(config, len(ds.train))
-  trainer = Trainer(model, module_loss, make_optimizer(config, nnx.state(model, nnx.Param), total), mesh,
+  trainer = Trainer(model, recipe.loss, make_optimizer(config, nnx.state(model, nnx.Param), total), mesh,
                     augment=config.augment)
   it = data.batches(ds.train, local_bs, seed=config.seed + jax.process_index(),
                     normalization=data.NORMALIZATION.get(ds.name))
@@ -199,24 +177,39 @@ def train_model(config, ds, act, module_loss, workdir, *, resume: bool = False, 
   return trainer.model(), history, trainer
 
 
-def _accuracy(model, split, batch_size=500) -> float:
+def _accuracy(model, split, T: int | None, batch_size=500) -> float:
   """Test accuracy of the network as trained (eval mode: BN running statistics,
   no training noise); a spiking net is read out as the mean over its T steps."""
   m = nnx.clone(model)
   m.eval()
-  spiking = simulate.spiking_layers(m)
   graphdef, state = nnx.split(m)
 
   def predict(s, x):
     net = nnx.merge(graphdef, s)
-    if spiking:
-      return jnp.argmax(simulate.run(net, x, T=spiking[0][1].T)[0].mean(0), -1)
+    if T is not None:
+      return jnp.argmax(simulate.run(net, x, T=T).outputs.mean(0), -1)
     return jnp.argmax(net(x), -1)
 
   f = jax.jit(predict)
   correct = sum(int((np.asarray(f(state, split.images[i:i + batch_size])) ==
                      split.labels[i:i + batch_size]).sum()) for i in range(0, len(split), batch_size))
   return correct / len(split)
+
+
+def to_snn(model, recipe: common.Recipe, config, ds, *, v0=None):
+  """The spiking net a trained model is evaluated as: the method's own path, the
+  model itself if it already spikes, else the generic conversion (calibrated
+  on training data where the activations need it)."""
+  if recipe.to_spiking is not None:
+    return recipe.to_spiking(model)
+  if simulate.spiking_layers(model):
+    snn = nnx.clone(model)
+    snn.eval()
+    return snn
+  thresholds = None
+  if convert.needs_calibration(model):
+    thresholds = convert.calibrate(model, _calib_batches(ds, config), percentile=config.percentile)
+  return convert.to_spiking(model, thresholds=thresholds, v0=v0)
 
 
 def _snn_eval(snn, split, Ts, config) -> dict:
@@ -237,35 +230,25 @@ def train_and_evaluate(config, workdir: str, *, resume: bool = False, log=print,
   os.makedirs(workdir, exist_ok=True)
   ds = dataset or data.load(config.dataset, data_dir=config.data_dir or None, download=config.download)
   test = _arrays(ds, ds.test, config.eval_examples)
-  act, module_loss, rule = activation_for(config)
-  model, history, trainer = train_model(config, ds, act, module_loss, workdir, resume=resume, tag=config.method)
+  recipe = recipe_for(config)
+  model, history, trainer = train_model(config, ds, recipe, workdir, resume=resume, tag=config.method)
   if config.stop_after and config.stop_after < _steps(config, len(ds.train)):
     return {"stopped_at": config.stop_after, "params": trainer.state["params"], "history": history}
   Ts = sorted(set(int(t) for t in config.eval_T))
   results: dict[str, Any] = {"method": config.method, "dataset": ds.name, "model": config.model,
                              "history": history}
-  results["trained_accuracy"] = _accuracy(model, test)
-  if rule is None:  # trained as a spiking net: simulate it directly
-    snn = nnx.clone(model)
-    snn.eval()
-  else:
-    thresholds = None
-    if rule == "percentile":
-      thresholds = convert.calibrate(model, _calib_batches(ds, config), percentile=config.percentile)
-    snn = convert.to_spiking(model, rule, T=max(Ts), thresholds=thresholds)
-  r = _snn_eval(snn, test, Ts, config)
+  results["trained_accuracy"] = _accuracy(model, test, recipe.train_T)
+  r = _snn_eval(to_snn(model, recipe, config, ds), test, Ts, config)
   results.update(snn_accuracy=r["by_T"], accuracy_every_t=r["accuracy"], firing_rates=r["firing_rates"],
                  sops=r["sops_per_image"], macs=r["macs_per_image"], energy_j=r["energy_j_per_image"])
   if config.compare_maxnorm:
-    relu_model, _, _ = train_model(config, ds, sn.relu(), ann.module_loss, workdir, resume=resume,
-                                      tag="ann_baseline")
-    th = convert.calibrate(relu_model, _calib_batches(ds, config), percentile=config.percentile)
-    results["ann_accuracy"] = _accuracy(relu_model, test)
-    results["maxnorm_snn_accuracy"] = _snn_eval(
-        convert.to_spiking(relu_model, "percentile", T=max(Ts), thresholds=th), test, Ts, config)["by_T"]
-    results["maxnorm_half_snn_accuracy"] = _snn_eval(
-        convert.to_spiking(relu_model, "percentile", T=max(Ts), thresholds=th, v0="half"),
-        test, Ts, config)["by_T"]
+    base = recipe_for(config, config.baseline)
+    relu_model, _, _ = train_model(config, ds, base, workdir, resume=resume, tag="ann_baseline")
+    results["ann_accuracy"] = _accuracy(relu_model, test, base.train_T)
+    results["maxnorm_snn_accuracy"] = _snn_eval(to_snn(relu_model, base, config, ds), test, Ts,
+                                                config)["by_T"]
+    results["maxnorm_half_snn_accuracy"] = _snn_eval(to_snn(relu_model, base, config, ds, v0="half"),
+                                                     test, Ts, config)["by_T"]
   results["wall_seconds"] = time.perf_counter() - t_start
   results["train_step_traces"] = trainer.traces
   results["config"] = json.loads(config.to_json_best_effort())
