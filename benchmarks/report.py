@@ -32,12 +32,12 @@ import time
 import numpy as np
 
 from benchmarks.common import RESULTS_DIR, device_name
-from train import train
-from train.configs import ann as ann_cfg
-from train.configs import bptt as bptt_cfg
-from train.configs import noise_adaptor as na_cfg
-from train.configs import noise_t1 as t1_cfg
-from train.configs import qcfs as qcfs_cfg
+from snnjax.train import trainer as train
+from snnjax.train.configs import ann as ann_cfg
+from snnjax.train.configs import bptt as bptt_cfg
+from snnjax.train.configs import noise_adaptor as na_cfg
+from snnjax.train.configs import noise_t1 as t1_cfg
+from snnjax.train.configs import qcfs as qcfs_cfg
 
 HERE = os.path.dirname(__file__)
 
@@ -237,7 +237,7 @@ def render(acc: dict, seconds: float) -> str:
       "the many small inputs near θ/16 fire together at step 8 and the next layer receives a "
       "synchronised volley (on the worst seed: 94.6% at t = 7, 76.8% at t = 8). The network was "
       "trained on 4-level activations and cannot anticipate it. With T = L = 8 the first layer "
-      "is exact (I-1) and the volley is part of what was trained.",
+      "converts exactly and the volley is part of what was trained.",
       "",
       "## Checks",
       "",

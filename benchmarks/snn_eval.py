@@ -18,6 +18,7 @@ from flax import nnx
 import snnjax.nn as sn
 from benchmarks.common import device_name, median_ms, table, write_json
 from snnjax import convert, simulate
+from snnjax.methods.qcfs import qcfs
 
 
 def main(argv=None):
@@ -32,16 +33,16 @@ def main(argv=None):
   rows = []
   for name, build, shape, batch in cases:
     x = jax.random.uniform(jax.random.key(0), (batch,) + shape)
-    ann_model = build(sn.qcfs(L=4), True)
+    ann_model = build(qcfs(L=4), True)
     ann_model.eval()
     g, s = nnx.split(ann_model)
     ann_fn = jax.jit(lambda s, x: nnx.merge(g, s)(x))
     ann_ms = median_ms(ann_fn, s, x, iters=iters)
-    snn = convert.to_spiking(ann_model, "qcfs", T=16)
+    snn = convert.to_spiking(ann_model)
     gs, ss = nnx.split(snn)
     for T in (1, 4, 16):
       for way in ("layer", "step"):
-        f = jax.jit(lambda s, x, T=T, way=way: simulate.run(nnx.merge(gs, s), x, T=T, way=way)[0])
+        f = jax.jit(lambda s, x, T=T, way=way: simulate.run(nnx.merge(gs, s), x, T=T, way=way).outputs)
         ms = median_ms(f, ss, x, iters=iters)
         rows.append({"model": name, "batch": batch, "T": T, "way": way, "ann_ms": ann_ms, "snn_ms": ms,
                      "ratio_vs_T_ann": ms / (T * ann_ms), "device": device_name()})

@@ -25,8 +25,8 @@ from flax import nnx
 import snnjax.nn as sn
 from benchmarks.common import device_name, median_ms, peak_bytes, table, write_json
 from snnjax import parallel
-from snnjax.methods import ann, bptt, noise_adaptor, noise_t1
-from train.train import Trainer
+from snnjax.methods import ann, bptt, noise_adaptor, noise_t1, qcfs
+from snnjax.train.trainer import Trainer
 
 MODELS = {
     "mlp6": lambda act: sn.mlp((28, 28, 1), (256,) * 6, 10, act=act, norm=True, rngs=nnx.Rngs(0)),
@@ -43,8 +43,8 @@ def methods(Ts=(2, 4, 8)):
   for T in Ts:
     for way in ("layer", "step"):
       loss = functools.partial(bptt.module_loss, T=T, way=way, unroll=True if way == "step" else 1)
-      yield f"bptt_T{T}_{way}", bptt.default_act(T=T), loss
-  yield "qcfs", sn.qcfs(L=4), ann.module_loss
+      yield f"bptt_T{T}_{way}", bptt.default_act(), loss
+  yield "qcfs", qcfs.qcfs(L=4), ann.module_loss
   yield "noise_adaptor", noise_adaptor.noisy_quant(levels=4), noise_adaptor.module_loss
 
 

@@ -17,7 +17,8 @@ lives here, so the rest of the library reads as plain JAX/Flax.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import jax
 from flax import nnx

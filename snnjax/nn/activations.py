@@ -37,7 +37,7 @@ from flax import nnx
 from jaxtyping import Array, Float
 
 from snnjax import _checks, _compat, neurons
-from snnjax.nn.variables import Membrane, Record, Threshold, ThresholdParam, record
+from snnjax.nn.variables import Clock, Membrane, Record, Threshold, ThresholdParam, record
 from snnjax.surrogate import get_surrogate
 
 __all__ = ["Conversion", "ActSpec", "Activation", "ReLUSpec", "SpikingSpec", "ReLU", "Spiking",
@@ -107,7 +107,7 @@ class Activation(nnx.Module):
   def forward(self, x: Array, *, rngs: nnx.Rngs | None = None) -> Array:
     raise TypeError(f"{type(self).__name__} must define forward(x, *, rngs=None).")
 
-  def __call__(self, x: Float[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch"]:
+  def __call__(self, x: Float[Array, "*batch"], *, rngs=None) -> Float[Array, "..."]:
     y = self.forward(x, rngs=as_rngs(rngs))
     record(self.rec_in, x)
     record(self.rec_out, y)
@@ -201,7 +201,9 @@ class Spiking(Activation):
   sequence ``[T, B, *shape]`` it scans over the leading time axis (the
   layer-by-layer way of :mod:`snnjax.simulate`). Either way it starts from
   its membrane variable ``v`` (``None``: from ``v[0]``) and leaves the new
-  potential there.
+  potential there. When its ``clock`` state holds an array of length T, a
+  one-step input is taken as constant over T steps (direct input, computed
+  once upstream) and all T steps run.
   """
 
   def __init__(self, spec: SpikingSpec, shape):
@@ -210,6 +212,7 @@ class Spiking(Activation):
     theta = jnp.full(self.shape if spec.per_neuron else (), spec.threshold, jnp.float32)
     self.threshold = ThresholdParam(theta) if spec.learn_threshold else Threshold(theta)
     self.v = Membrane(None)
+    self.clock = Clock(None)
     self.rec_u = Record(None)
 
   def params(self) -> neurons.NeuronParams:
@@ -236,10 +239,13 @@ class Spiking(Activation):
           f"membrane state has shape {tuple(v.shape)} but this step's input is {tuple(step_shape)}; "
           "start a new simulation (snnjax.simulate.reset(model) or a fresh stepper state).")
     st = neurons.NeuronState(v.astype(x.dtype))
-    if x.ndim == nd + 1:
-      st, out, u = neurons.advance(p, st, x)
-    else:
+    clock = _compat.get_value(self.clock)
+    if x.ndim == nd + 2:
       st, out, u = neurons.run(p, st, x, return_membrane=True)
+    elif clock is not None:  # constant input over len(clock) steps
+      st, out, u = neurons.run(p, st, x, T=int(clock.shape[0]), return_membrane=True)
+    else:
+      st, out, u = neurons.advance(p, st, x)
     _compat.set_value(self.v, st.v)
     record(self.rec_u, u)
     return out

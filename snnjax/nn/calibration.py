@@ -9,7 +9,7 @@ Adaptor p·s: the activations whose :class:`~snnjax.nn.Conversion` says
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import jax
 import jax.numpy as jnp

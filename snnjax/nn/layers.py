@@ -20,7 +20,8 @@ import jax.numpy as jnp
 from flax import nnx
 from jaxtyping import Array, Float
 
-from snnjax.nn.variables import Record, record
+from snnjax import _compat
+from snnjax.nn.variables import InputCache, Record, record
 
 __all__ = ["Synapse", "Pool", "Scale", "flatten_features"]
 
@@ -44,7 +45,10 @@ class Synapse(nnx.Module):
     rngs: initialisation keys.
 
   Its recording slot ``rec_in`` (off by default) receives the input, from
-  which :mod:`snnjax.simulate` counts synaptic operations.
+  which :mod:`snnjax.simulate` counts synaptic operations. Its ``cache``
+  state (``None`` by default) lets a simulation with direct input compute an
+  analog-input synapse once: a scalar there means "store your output", an
+  array is returned as the output (see :class:`~snnjax.nn.variables.InputCache`).
 
   References:
     [Rueckauer et al., 2017](https://doi.org/10.3389/fnins.2017.00682), §2.2.1 (BatchNorm folding).
@@ -67,6 +71,7 @@ class Synapse(nnx.Module):
     self.norm = nnx.BatchNorm(out_features, momentum=0.9, rngs=rngs) if norm else None
     self.analog_input = analog_input
     self.rec_in = Record(None)
+    self.cache = InputCache(None)
 
   def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
     """Feature shape of the output for one example of ``in_shape``."""
@@ -98,8 +103,14 @@ class Synapse(nnx.Module):
 
   def __call__(self, x: Float[Array, "*batch"]) -> Float[Array, "*out"]:
     record(self.rec_in, x)
+    cached = _compat.get_value(self.cache)
+    if cached is not None and cached.ndim > 0:
+      return cached
     y = self.op(x)
-    return self.norm(y) if self.norm is not None else y
+    y = self.norm(y) if self.norm is not None else y
+    if cached is not None:
+      _compat.set_value(self.cache, y)
+    return y
 
 
 def _pair(v):

@@ -20,7 +20,8 @@ your own does the same by subclassing :class:`Model` and calling
 from __future__ import annotations
 
 import math
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 from flax import nnx
 from jaxtyping import Array, Float

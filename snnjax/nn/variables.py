@@ -25,7 +25,7 @@ from flax import nnx
 
 from snnjax import _compat
 
-__all__ = ["ThresholdParam", "Threshold", "SimState", "Membrane", "Record", "FixedNoise",
+__all__ = ["ThresholdParam", "Threshold", "SimState", "Membrane", "Clock", "InputCache", "Record", "FixedNoise",
            "record", "is_on"]
 
 
@@ -43,6 +43,23 @@ class SimState(nnx.Variable):
 
 class Membrane(SimState):
   """Membrane potential after reset, ``v[t]``; ``None`` means "start from v[0]"."""
+
+
+class Clock(SimState):
+  """The steps a call covers: ``None`` (one step per call) or an array of length T.
+
+  Set by :func:`snnjax.simulate.run`'s layer-by-layer way, so that a
+  spiking layer fed a time-constant input runs all T steps at once.
+  """
+
+
+class InputCache(SimState):
+  """A synapse's output under direct input, computed at step 1 and reused.
+
+  ``None`` (off, the default), a scalar (store the output at the next call),
+  or the stored output. Only :func:`snnjax.simulate.run` switches it on, for
+  synapses that read the analog input, which is the same at every step.
+  """
 
 
 class Record(SimState):

@@ -1,0 +1,165 @@
+"""A spiking model as a pure step function; a complete method defined outside the library."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import snnjax.nn as sn
+from snnjax import convert, neurons, simulate
+
+
+# --- a toy method, written here and nowhere else -------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class StaircaseSpec(sn.ActSpec):
+  """``d·clip(⌊x/d + ½⌋, 0, L)`` with a learnable step ``d`` (not a library activation)."""
+
+  L: int = 4
+  d: float = 0.25
+
+  def build(self, shape, rngs):
+    return Staircase(shape, self.L, self.d)
+
+
+class Staircase(sn.Activation):
+  def __init__(self, shape, L, d):
+    super().__init__(shape)
+    self.L = L
+    self.d = sn.ThresholdParam(jnp.asarray(d, jnp.float32))
+
+  def forward(self, x, *, rngs=None):
+    d = self.d[...]
+    q = jnp.clip(jnp.floor(x / d + 0.5), 0, self.L)
+    return d * (x / d + jax.lax.stop_gradient(q - x / d))
+
+  def conversion(self):
+    # θ = L·d, start half-way to the threshold, spikes of amplitude θ
+    return sn.Conversion(threshold="d", scale=self.L, v0="half")
+
+
+def _dyadic(model, rng):
+  """Weights and inputs that are multiples of 1/8: every sum is exact in float32."""
+  syn = model.syns[0]
+  syn.op.kernel[...] = jnp.asarray(rng.integers(-3, 4, syn.op.kernel.shape) / 8, jnp.float32)
+  syn.op.bias[...] = jnp.asarray(rng.integers(-2, 3, syn.op.bias.shape) / 8, jnp.float32)
+
+
+@pytest.mark.parametrize("L", [2, 4])
+def test_toy_method_converts_and_evaluates(L):
+  rng = np.random.default_rng(L)
+  m = sn.mlp((6,), (8,), 3, act=StaircaseSpec(L=L, d=0.25), rngs=nnx.Rngs(0))
+  _dyadic(m, rng)
+  x = jnp.asarray(rng.integers(0, 9, (64, 6)) / 8, jnp.float32)
+  snn = convert.to_spiking(m)
+  assert isinstance(snn.acts[0], sn.Spiking)
+  assert float(snn.acts[0].threshold[...]) == L * 0.25 and snn.acts[0].spec.v0 == "half"
+  # one layer, T = L, constant input: the IF layer reproduces the staircase exactly
+  out = simulate.run(snn, x, T=L).outputs
+  np.testing.assert_allclose(np.asarray(out.mean(0)), np.asarray(m(x)), atol=1e-6)
+  y = np.asarray(jnp.argmax(m(x), -1))
+  r = simulate.evaluate(snn, np.asarray(x), y, T=L, batch_size=24)
+  assert r["accuracy"][L - 1] == 1.0 and 0 < r["firing_rates"]["acts/0"] < 1
+  # analog input: one multiply-accumulate per nonzero pixel and output, once per image
+  assert r["macs_per_image"] == pytest.approx(float((np.asarray(x) != 0).sum(1).mean()) * 8)
+  assert r["sops_per_image"] > 0
+
+
+# --- the step function ---------------------------------------------------------------------------
+
+def _lif_cnn(seed=0):
+  return sn.cnn4((10, 10, 1), 5, act=sn.lif(), norm=True, rngs=nnx.Rngs(seed))
+
+
+def test_hand_scan_equals_run_both_ways():
+  m = _lif_cnn()
+  m.eval()
+  x = jax.random.uniform(jax.random.key(1), (4, 10, 10, 1)) * 2
+  init, step = simulate.stepper(m)
+  params = simulate.params(m)
+
+  @jax.jit
+  def scanned(params, x):
+    def body(state, _):
+      return step(params, state, x)
+    return jax.lax.scan(body, init(x.shape), None, length=6)[1]
+
+  ys = scanned(params, x)
+  for way in ("step", "layer"):
+    np.testing.assert_array_equal(np.asarray(ys), np.asarray(simulate.run(m, x, T=6, way=way).outputs))
+
+
+def test_grad_through_hand_scan():
+  m = _lif_cnn()
+  x = jax.random.uniform(jax.random.key(1), (4, 10, 10, 1)) * 2
+  init, step = simulate.stepper(m)
+
+  def loss(params):
+    def body(state, _):
+      return step(params, state, x)
+    return jnp.sum(jax.lax.scan(body, init(x.shape), None, length=4)[1] ** 2)
+
+  g = jax.grad(loss)(simulate.params(m))
+  leaves = jax.tree.leaves(g)
+  assert leaves and all(np.all(np.isfinite(np.asarray(v))) for v in leaves)
+  assert float(jnp.abs(g["convs"][0]["op"]["kernel"]).sum()) > 0
+
+
+def test_vmap_over_parameter_trees():
+  models = [_lif_cnn(seed) for seed in range(3)]
+  for mm in models:
+    mm.eval()
+  x = jax.random.uniform(jax.random.key(2), (2, 10, 10, 1)) * 2
+  init, step = simulate.stepper(models[0])
+  stacked = jax.tree.map(lambda *a: jnp.stack(a), *[simulate.params(mm) for mm in models])
+
+  def outputs(params):
+    def body(state, _):
+      return step(params, state, x)
+    return jax.lax.scan(body, init(x.shape), None, length=3)[1]
+
+  batched = jax.jit(jax.vmap(outputs))(stacked)
+  for i, mm in enumerate(models):
+    np.testing.assert_allclose(np.asarray(batched[i]), np.asarray(simulate.run(mm, x, T=3).outputs),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_recorded_spikes_and_membranes_match_the_pure_neuron():
+  m = sn.mlp((5,), (7,), 2, act=sn.lif(), rngs=nnx.Rngs(0))
+  x = jax.random.normal(jax.random.key(0), (3, 5)) * 2
+  for way in ("step", "layer"):
+    r = simulate.run(m, x, T=5, way=way, record=("spikes", "membrane", "currents"))
+    current = r.records["currents"]["acts/0"]
+    assert current.shape == (5, 3, 7)
+    p = m.acts[0].params()
+    _, s, u = neurons.run(p, neurons.init_state(p, (3, 7)), current, return_membrane=True)
+    np.testing.assert_array_equal(np.asarray(r.records["spikes"]["acts/0"]), np.asarray(s))
+    np.testing.assert_allclose(np.asarray(r.records["membrane"]["acts/0"]), np.asarray(u), atol=1e-6)
+
+
+def test_state_is_explicit_and_the_model_is_untouched():
+  m = sn.mlp((5,), (7,), 2, act=sn.if_(v0="half"), rngs=nnx.Rngs(0))
+  before = nnx.to_pure_dict(nnx.state(m))
+  init, step = simulate.stepper(m)
+  state = init((3, 5))
+  np.testing.assert_array_equal(np.asarray(state["acts"][0]["v"]), np.full((3, 7), 0.5, np.float32))
+  state, _ = step(simulate.params(m), state, jnp.ones((3, 5)))
+  assert state["acts"][0]["v"].shape == (3, 7)
+  after = nnx.to_pure_dict(nnx.state(m))
+  assert jax.tree.structure(before) == jax.tree.structure(after)
+  assert after["acts"][0]["v"] is None  # the model's own membrane was never set
+  with pytest.raises(ValueError, match="cannot record"):
+    simulate.stepper(m, record=("voltage",))
+
+
+def test_eager_stepping_continues_until_reset():
+  m = sn.mlp((2,), (3,), 2, act=sn.if_(), rngs=nnx.Rngs(0))
+  x = jnp.ones((1, 2))
+  first = m(x)
+  m(x)
+  assert m.acts[0].v[...].shape == (1, 3)
+  simulate.reset(m)
+  np.testing.assert_array_equal(np.asarray(m(x)), np.asarray(first))
