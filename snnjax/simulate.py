@@ -53,7 +53,7 @@ from snnjax.nn.calibration import modules_by_path
 from snnjax.nn.layers import Synapse
 from snnjax.nn.variables import Clock, InputCache, Membrane, Record, SimState
 
-__all__ = ["stepper", "params", "run", "Run", "evaluate", "monitor", "reset", "default_way",
+__all__ = ["stepper", "params", "run", "Run", "evaluate", "monitor", "reset", "default_way", "head_path",
            "spiking_layers", "RECORDABLE", "ENERGY_PER_AC_J", "ENERGY_PER_MAC_J"]
 
 #: Energy per accumulate / multiply-accumulate, 32-bit float, 45 nm CMOS.
@@ -396,31 +396,54 @@ def monitor(model: nnx.Module, x: Float[ArrayLike, "batch *features"], *, T: int
   return out
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "T", "way", "unroll"))
-def _eval_batch(graphdef, state, x, y, mask, *, T, way, unroll):
+def head_path(model: nnx.Module) -> str:
+  """The classifier: the last synapse of the model (in definition order)."""
+  keys = [k for k, m in modules_by_path(model).items() if isinstance(m, Synapse)]
+  if not keys:
+    raise ValueError("the model has no synapse (conv/linear) to read out.")
+  return keys[-1]
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "T", "way", "unroll", "readout_decay"))
+def _eval_batch(graphdef, state, x, y, mask, *, T, way, unroll, readout_decay):
   model = nnx.merge(graphdef, state)
-  r = run(model, x, T=T, way=way, unroll=unroll, count=True, mask=mask)
+  head = head_path(model)
+  record = ("synapse_inputs",) if readout_decay is not None else ()
+  r = run(model, x, T=T, way=way, unroll=unroll, count=True, mask=mask, record=record, layers=[head])
   out = r.outputs
   t = jnp.arange(1, T + 1, dtype=out.dtype).reshape((T,) + (1,) * (out.ndim - 1))
   mean_t = jnp.cumsum(out, axis=0) / t
-  correct = ((jnp.argmax(mean_t, -1) == y[None]) & mask[None]).sum(-1)
-  return {"correct": correct, "spikes": r.counts["spikes"], "ops": r.counts["ops"]}
+  result = {"correct": ((jnp.argmax(mean_t, -1) == y[None]) & mask[None]).sum(-1),
+            "spikes": r.counts["spikes"], "ops": r.counts["ops"]}
+  if readout_decay is not None:
+    from snnjax import traces
+    acc = traces.accumulate(r.records["synapse_inputs"][head], readout_decay)
+    logits = modules_by_path(model)[head].apply_op(acc)
+    result["correct_trace"] = ((jnp.argmax(logits, -1) == y[None]) & mask[None]).sum(-1)
+  return result
 
 
 def evaluate(model: nnx.Module, images: Float[ArrayLike, "n *features"], labels: Int[ArrayLike, "n"], *,
-             T: int, batch_size: int = 256, way: Way = "auto", unroll: int | bool = 1) -> dict[str, Any]:
+             T: int, batch_size: int = 256, way: Way = "auto", unroll: int | bool = 1,
+             readout_decay: float | None = None) -> dict[str, Any]:
   """Accuracy at every ``t ≤ T``, firing rates, SOPs and energy, batch by batch.
 
   One compiled function per (model structure, T, batch size, way), reused
   across calls; the last, shorter batch is padded and masked, so every count
   is exact.
 
+  Args:
+    readout_decay: also score the trace read-out ``W_o·â[t] + b_o``, the
+      classifier applied to its input accumulated with decay λ (SAF-F's
+      read-out: λ = 1 − 1/τ), as ``"accuracy_trace"``.
+
   Returns:
     ``{"accuracy": [T] (fraction correct with the mean read-out of steps 1..t),
     "firing_rates": {layer: spikes per neuron per step},
     "sops_per_image": accumulate ops (inputs that are spikes),
     "macs_per_image": multiply-accumulates (synapses that read analog input),
-    "energy_j_per_image": ENERGY_PER_AC_J·SOPs + ENERGY_PER_MAC_J·MACs}``.
+    "energy_j_per_image": ENERGY_PER_AC_J·SOPs + ENERGY_PER_MAC_J·MACs}``,
+    plus ``"accuracy_trace"`` with ``readout_decay``.
   """
   T = _checks.check_time_steps(T)
   way = default_way() if way == "auto" else way
@@ -441,15 +464,19 @@ def evaluate(model: nnx.Module, images: Float[ArrayLike, "n *features"], labels:
       xb = np.concatenate([xb, np.zeros((pad,) + xb.shape[1:], xb.dtype)])
       yb = np.concatenate([yb, np.zeros((pad,), yb.dtype)])
     r = _eval_batch(graphdef, state, jnp.asarray(xb), jnp.asarray(yb), jnp.asarray(mask),
-                    T=T, way=way, unroll=unroll)
+                    T=T, way=way, unroll=unroll,
+                    readout_decay=None if readout_decay is None else float(readout_decay))
     totals = r if totals is None else jax.tree.map(jnp.add, totals, r)
   totals = jax.tree.map(np.asarray, totals)
   sops = sum(float(v) for k, v in totals["ops"].items() if not analog[k]) / n
   macs = sum(float(v) for k, v in totals["ops"].items() if analog[k]) / n
-  return {
+  out = {
       "accuracy": (totals["correct"] / n).tolist(),
       "firing_rates": {k: float(v[0] / v[1]) for k, v in totals["spikes"].items()},
       "sops_per_image": sops,
       "macs_per_image": macs,
       "energy_j_per_image": ENERGY_PER_AC_J * sops + ENERGY_PER_MAC_J * macs,
   }
+  if readout_decay is not None:
+    out["accuracy_trace"] = (totals["correct_trace"] / n).tolist()
+  return out

@@ -26,6 +26,10 @@ def _check_labels(logits, labels):
                      f"got {labels.shape} {labels.dtype}.")
 
 
+def _at_least_f32(dtype):
+  return dtype if jnp.finfo(dtype).bits >= 32 else jnp.float32
+
+
 def cross_entropy(logits: Float[Array, "*batch classes"], labels: Int[Array, "*batch"]) -> Float[Array, ""]:
   """Mean softmax cross-entropy with integer labels.
 
@@ -33,14 +37,15 @@ def cross_entropy(logits: Float[Array, "*batch classes"], labels: Int[Array, "*b
   are computed in float32; float64 logits stay float64).
   """
   _check_labels(logits, labels)
-  dtype = jnp.promote_types(logits.dtype, jnp.float32)
-  return optax.softmax_cross_entropy_with_integer_labels(logits.astype(dtype), labels).mean()
+  z = logits.astype(_at_least_f32(logits.dtype))
+  picked = jnp.take_along_axis(z, labels[..., None].astype(jnp.int32), axis=-1)[..., 0]
+  return (jax.nn.logsumexp(z, axis=-1) - picked).mean()
 
 
 def mse_onehot(logits: Float[Array, "*batch classes"], labels: Int[Array, "*batch"]) -> Float[Array, ""]:
   """Mean over the batch of the mean squared error to the one-hot target."""
   _check_labels(logits, labels)
-  dtype = jnp.promote_types(logits.dtype, jnp.float32)
+  dtype = _at_least_f32(logits.dtype)
   onehot = jax.nn.one_hot(labels, logits.shape[-1], dtype=dtype)
   return ((logits.astype(dtype) - onehot) ** 2).mean(-1).mean()
 
@@ -100,6 +105,10 @@ class Recipe:
     to_spiking: ``to_spiking(model) -> spiking model`` for evaluation, where
       the generic conversion (:func:`snnjax.convert.to_spiking`, or the model
       itself if it already spikes) is not what the method does.
+    readout_decay: also evaluate the trace read-out with this decay
+      (:func:`snnjax.simulate.evaluate`).
+    updates_per_batch: optimizer steps per batch (T for per-step online
+      updates), so that learning-rate schedules span the whole run.
   """
 
   act: ActSpec
@@ -107,4 +116,114 @@ class Recipe:
   train_T: int | None = None
   make_step: Callable | None = None
   to_spiking: Callable[[nnx.Module], nnx.Module] | None = None
+  readout_decay: float | None = None
+  updates_per_batch: int = 1
 
+
+
+def sequence_of(model: nnx.Module, method: str) -> list[nnx.Module]:
+  """The model's layers in forward order, checked for what an online method can run."""
+  from snnjax.nn.activations import Activation, Spiking
+  from snnjax.nn.layers import Pool, Synapse
+  seq_fn = getattr(model, "sequence", None)
+  if seq_fn is None:
+    raise ValueError(f"{method} needs a sequential model with a sequence() method (snnjax.nn.mlp, "
+                     f"cnn4, small_cnn, vgg11_ws, ...), got {type(model).__name__}.")
+  seq = seq_fn()
+  decays = set()
+  for layer in seq:
+    if isinstance(layer, Synapse) and layer.norm is not None:
+      raise ValueError(f"{method} runs without BatchNorm (its updates mix time steps): build the model "
+                       "with norm=False (ws=True gives weight standardisation instead).")
+    if isinstance(layer, Pool) and layer.kind != "avg":
+      raise ValueError(f"{method} needs average pooling (linear in the spikes), got {layer.kind}-pooling.")
+    if isinstance(layer, Activation) and not isinstance(layer, Spiking):
+      raise ValueError(f"{method} trains spiking layers; the model has a {type(layer).__name__} "
+                       "activation: build it with the method's activation (recipe(config).act).")
+    if isinstance(layer, Spiking):
+      spec = layer.spec
+      if spec.reset != "soft" or spec.amplitude != "one" or spec.v0 != "zero":
+        raise ValueError(f"{method} uses LIF neurons with soft reset, spikes of amplitude 1 and "
+                         f"v[0] = 0; got reset={spec.reset!r}, amplitude={spec.amplitude!r}, v0={spec.v0!r}.")
+      decays.add(spec.leak)
+  if not decays:
+    raise ValueError(f"{method}: the model has no spiking layer.")
+  return seq
+
+
+def online_step(model: nnx.Module, tx, *, T: int, init: Callable, forward: Callable, loss_at: Callable,
+                update: str, unroll: bool, loss_steps: tuple[int, ...] | None = None):
+  """A training step for methods that learn online, one time step at a time.
+
+  ``init(model, input_shape) -> sim`` gives the method's state before step 1;
+  ``forward(model, sim, x, t) -> (sim, out)`` runs one step with the past
+  detached; ``loss_at(out, labels, t) -> loss`` is the loss at step ``t``, for
+  the steps in ``loss_steps`` (default: all; the others run without a graph).
+  ``update``: ``"A"`` sums the gradients over the steps and updates once per
+  batch; ``"O"`` updates after every step that has a loss. Only one step's
+  activations are alive at a time. ``unroll``: a Python loop over t (fast
+  convolution gradients on XLA:CPU) instead of ``lax.scan``.
+
+  Returns ``(init_state, step)`` with ``state = {"params", "stats", "opt"}`` and
+  ``step(state, batch, key) -> (state, {"loss", "accuracy"})``; the accuracy is
+  that of the outputs summed over the steps.
+  """
+  if update not in ("A", "O"):
+    raise ValueError(f"update must be 'A' (accumulate over t) or 'O' (update every step), got {update!r}.")
+  loss_steps = tuple(range(T)) if loss_steps is None else tuple(sorted(loss_steps))
+  first = loss_steps[0] if loss_steps else T
+  if loss_steps != tuple(range(first, T)):
+    raise ValueError(f"loss_steps must be the last steps of the T={T}, got {loss_steps}.")
+  graphdef, params0, rest = nnx.split(model, nnx.Param, ...)
+
+  def merged(params):
+    return nnx.merge(graphdef, params, rest, copy=True)
+
+  def step(state, batch, key):
+    del key
+    x, y = batch["image"], batch["label"]
+
+    def one(carry, t, with_grad):
+      params, opt, grads, sim, total, loss = carry
+      if with_grad:
+        def loss_fn(params):
+          new_sim, out = forward(merged(params), sim, x, t)
+          return loss_at(out, y, t), (new_sim, out)
+
+        (l, (sim, out)), g = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        if update == "O":
+          with jax.numpy_dtype_promotion("standard"):  # optax's step counts are int32
+            u, opt = tx.update(g, opt, params)
+          params = optax.apply_updates(params, u)
+        else:
+          grads = jax.tree.map(jnp.add, grads, g)
+        loss = loss + l
+      else:
+        sim, out = forward(merged(params), sim, x, t)
+      return (params, opt, grads, jax.lax.stop_gradient(sim), total + out, loss), None
+
+    def loop(carry, ts, with_grad):
+      if unroll:
+        for t in ts:
+          carry, _ = one(carry, t, with_grad)
+        return carry
+      if not ts:
+        return carry
+      return jax.lax.scan(lambda c, t: one(c, t, with_grad), carry, jnp.asarray(ts))[0]
+
+    params, opt = state["params"], state["opt"]
+    sim = init(merged(params), x.shape)
+    out = jax.eval_shape(lambda p, s: forward(merged(p), s, x, 0)[1], params, sim)
+    carry = (params, opt, jax.tree.map(jnp.zeros_like, params), sim, jnp.zeros(out.shape, out.dtype),
+             jnp.zeros((), jnp.float32))
+    carry = loop(carry, list(range(first)), False)
+    params, opt, grads, sim, total, loss = loop(carry, list(range(first, T)), True)
+    if update == "A":
+      with jax.numpy_dtype_promotion("standard"):
+        u, opt = tx.update(grads, opt, params)
+      params = optax.apply_updates(params, u)
+    acc = (jnp.argmax(total, -1) == y).mean()
+    return {"params": params, "stats": state["stats"], "opt": opt}, {"loss": loss, "accuracy": acc}
+
+  state = {"params": params0, "stats": nnx.state(model, nnx.BatchStat), "opt": tx.init(params0)}
+  return state, step

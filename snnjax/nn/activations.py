@@ -181,6 +181,11 @@ class SpikingSpec(ActSpec):
       raise ValueError(f"v0 must be 'zero', 'half' or a fraction of θ, got {self.v0!r}.")
     get_surrogate(self.surrogate, self.alpha)
 
+  @property
+  def leak(self) -> float:
+    """λ = 1 − 1/τ for LIF, 1 for IF (a Python float)."""
+    return 1.0 if self.neuron == "if" else 1.0 - 1.0 / self.tau
+
   def neuron_params(self, threshold) -> neurons.NeuronParams:
     kw = dict(reset=self.reset, strict=self.strict, detach_reset=self.detach_reset,
               amplitude=self.amplitude, surrogate=get_surrogate(self.surrogate, self.alpha))

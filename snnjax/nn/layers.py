@@ -5,6 +5,7 @@
 * :class:`Pool` — average pooling (max-pooling exists only to be refused by the
   converter with a clear message).
 * :class:`Scale` — multiplication by a constant (OTTT's ×2.74 after each neuron).
+* :class:`Flatten`, :class:`GlobalAvgPool` — reshaping steps of sequential models.
 
 All layers accept extra leading axes, so the same module runs on ``[B, ...]``
 (an ANN, a T=1 net, one step of a spiking net) and on ``[T, B, ...]``
@@ -17,13 +18,14 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 from jaxtyping import Array, Float
 
 from snnjax import _compat
 from snnjax.nn.variables import InputCache, Record, record
 
-__all__ = ["Synapse", "Pool", "Scale", "flatten_features"]
+__all__ = ["Synapse", "Pool", "Scale", "Flatten", "GlobalAvgPool", "flatten_features"]
 
 
 def flatten_features(x: Float[Array, "*lead"], feature_ndim: int) -> Float[Array, "*flat"]:
@@ -42,6 +44,11 @@ class Synapse(nnx.Module):
     analog_input: this synapse reads the network's analog input (direct
       encoding): its operations are counted as multiply-accumulates, once per
       image.
+    ws: scaled weight standardisation: the op uses
+      ``w' = gain·(w − mean)/sqrt(var·fan_in + 1e-4)`` over each output
+      channel's fan-in, with a learnable ``gain`` (init 1) and the unbiased
+      variance (as PyTorch's ``var``), in place of BatchNorm.
+    kernel_init: initializer of the kernel (Flax's default when ``None``).
     rngs: initialisation keys.
 
   Its recording slot ``rec_in`` (off by default) receives the input, from
@@ -51,21 +58,25 @@ class Synapse(nnx.Module):
   array is returned as the output (see :class:`~snnjax.nn.variables.InputCache`).
 
   References:
-    [Rueckauer et al., 2017](https://doi.org/10.3389/fnins.2017.00682), §2.2.1 (BatchNorm folding).
+    [Rueckauer et al., 2017](https://doi.org/10.3389/fnins.2017.00682), §2.2.1 (BatchNorm folding);
+    [Brock et al., 2021](https://arxiv.org/abs/2101.08692), §3 (scaled weight standardisation).
   """
 
   def __init__(self, in_features: int, out_features: int, *, kind: Literal["conv", "linear"] = "conv",
                kernel_size=(3, 3), strides=1, padding="SAME", norm: bool = False,
-               analog_input: bool = False, rngs: nnx.Rngs):
+               analog_input: bool = False, ws: bool = False, kernel_init=None, rngs: nnx.Rngs):
+    init = {} if kernel_init is None else {"kernel_init": kernel_init}
     if kind == "conv":
       self.op = nnx.Conv(in_features, out_features, tuple(kernel_size), strides=strides,
-                         padding=padding, use_bias=not norm, rngs=rngs)
+                         padding=padding, use_bias=not norm, rngs=rngs, **init)
       self.feature_ndim = 3
     elif kind == "linear":
-      self.op = nnx.Linear(in_features, out_features, use_bias=not norm, rngs=rngs)
+      self.op = nnx.Linear(in_features, out_features, use_bias=not norm, rngs=rngs, **init)
       self.feature_ndim = 1
     else:
       raise ValueError(f"Synapse kind must be 'conv' or 'linear', got {kind!r}.")
+    self.ws = bool(ws)
+    self.gain = nnx.Param(jnp.ones((out_features,), jnp.float32)) if ws else None
     self.kind = kind
     self.in_features, self.out_features = int(in_features), int(out_features)
     self.norm = nnx.BatchNorm(out_features, momentum=0.9, rngs=rngs) if norm else None
@@ -101,12 +112,43 @@ class Synapse(nnx.Module):
         jnp.ones(out_shape, jnp.float32))
     return fan
 
+  def kernel(self) -> Array:
+    """The kernel the op applies (standardised when ``ws``)."""
+    w = self.op.kernel[...]
+    if not self.ws:
+      return w
+    axes = tuple(range(w.ndim - 1))  # the fan-in: every axis but the output channel
+    fan_in = float(np.prod(w.shape[:-1]))
+    mean = w.mean(axes, keepdims=True)
+    var = w.var(axes, keepdims=True, ddof=1)
+    return self.gain[...] * (w - mean) / jnp.sqrt(var * fan_in + 1e-4)
+
+  def bias(self) -> Array | None:
+    """The op's bias (``None`` when BatchNorm follows)."""
+    return None if self.op.bias is None else self.op.bias[...]
+
+  def apply_op(self, x: Array) -> Array:
+    """The conv/linear op (with bias, without BatchNorm) on ``x`` with any leading axes."""
+    if not self.ws:
+      return self.op(x)
+    k = self.kernel().astype(x.dtype)
+    if self.kind == "linear":
+      y = jax.lax.dot_general(x, k, (((x.ndim - 1,), (0,)), ((), ())))
+    else:
+      lead = x.shape[:-3]
+      y = jax.lax.conv_general_dilated(
+          x.reshape((-1,) + x.shape[-3:]), k, window_strides=_pair(self.op.strides),
+          padding=self.op.padding, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+      y = y.reshape(lead + y.shape[1:])
+    b = self.bias()
+    return y if b is None else y + b.astype(y.dtype)
+
   def __call__(self, x: Float[Array, "*batch"]) -> Float[Array, "*out"]:
     record(self.rec_in, x)
     cached = _compat.get_value(self.cache)
     if cached is not None and cached.ndim > 0:
       return cached
-    y = self.op(x)
+    y = self.apply_op(x)
     y = self.norm(y) if self.norm is not None else y
     if cached is not None:
       _compat.set_value(self.cache, y)
@@ -158,3 +200,20 @@ class Scale(nnx.Module):
 
   def __call__(self, x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
     return x * self.factor
+
+
+class Flatten(nnx.Module):
+  """Flatten the last ``feature_ndim`` axes (leading ``[T, B]`` axes kept)."""
+
+  def __init__(self, feature_ndim: int):
+    self.feature_ndim = int(feature_ndim)
+
+  def __call__(self, x: Float[Array, "*lead"]) -> Float[Array, "*flat"]:
+    return flatten_features(x, self.feature_ndim)
+
+
+class GlobalAvgPool(nnx.Module):
+  """Mean over the spatial axes of ``[..., H, W, C]``."""
+
+  def __call__(self, x: Float[Array, "*lead h w c"]) -> Float[Array, "*lead c"]:
+    return x.mean(axis=(-3, -2))

@@ -27,12 +27,12 @@ from flax import nnx
 from jaxtyping import Array, Float
 
 from snnjax import _compat
-from snnjax.nn.activations import ActSpec, ReLUSpec
-from snnjax.nn.layers import Pool, Synapse, flatten_features
+from snnjax.nn.activations import ActSpec, Activation, ReLUSpec
+from snnjax.nn.layers import Flatten, GlobalAvgPool, Pool, Scale, Synapse, flatten_features
 
-__all__ = ["Model", "MLP", "CNN", "VGG", "ResNet", "mlp", "small_cnn", "cnn4", "vgg11", "vgg13",
-           "vgg16", "snn2ann_vgg13", "resnet17", "resnet18", "resnet20", "resnet34", "resnet50",
-           "rebuild"]
+__all__ = ["Model", "MLP", "CNN", "VGG", "ResNet", "mlp", "small_cnn", "cnn4", "vgg11", "vgg11_ws",
+           "vgg13", "vgg16", "snn2ann_vgg13", "resnet17", "resnet18", "resnet20", "resnet34", "resnet50",
+           "rebuild", "run_sequence"]
 
 
 def _freeze(v):
@@ -44,10 +44,30 @@ def _freeze(v):
 
 
 class Model(nnx.Module):
-  """Base of zoo models: keeps hashable constructor hyperparameters."""
+  """Base of zoo models: keeps hashable constructor hyperparameters.
+
+  Sequential models (MLP, CNN, VGG) also list their layers in forward order
+  with ``sequence()``; methods that run their own forward (OTTT, SAF, SNN2ANN)
+  walk that list.
+  """
 
   def _remember(self, **kwargs):
     self.hparams = tuple(sorted((k, _freeze(v)) for k, v in kwargs.items()))
+
+  def sequence(self) -> list[nnx.Module]:
+    raise ValueError(f"{type(self).__name__} is not a sequential model (it has residual blocks); "
+                    "this needs an MLP, CNN or VGG.")
+
+
+def run_sequence(layers, x, rngs=None):
+  """Apply ``layers`` in order (activations get ``rngs``)."""
+  for layer in layers:
+    x = layer(x, rngs=rngs) if isinstance(layer, Activation) else layer(x)
+  return x
+
+
+def _scaled(act, scale):
+  return [act] if scale is None else [act, Scale(scale)]
 
 
 def rebuild(model: nnx.Module, *, rngs: nnx.Rngs | None = None, **overrides) -> Model:
@@ -70,22 +90,27 @@ class MLP(Model):
   """
 
   def __init__(self, in_shape: Sequence[int], hidden: Sequence[int], num_classes: int, *,
-               act: ActSpec = ReLUSpec(), norm: bool = False, rngs: nnx.Rngs):
+               act: ActSpec = ReLUSpec(), norm: bool = False, ws: bool = False,
+               act_scale: float | None = None, rngs: nnx.Rngs):
     self._remember(in_shape=tuple(in_shape), hidden=tuple(hidden), num_classes=num_classes,
-                   act=act, norm=norm)
+                   act=act, norm=norm, ws=ws, act_scale=act_scale)
     self.in_shape = tuple(in_shape)
+    self.act_scale = act_scale
     sizes = (math.prod(in_shape),) + tuple(hidden)
     self.syns = _compat.List([
-        Synapse(a, b, kind="linear", norm=norm, analog_input=(i == 0), rngs=rngs)
+        Synapse(a, b, kind="linear", norm=norm, ws=ws, analog_input=(i == 0), rngs=rngs)
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))])
     self.acts = _compat.List([act.make((h,), rngs) for h in hidden])
     self.head = Synapse(sizes[-1], num_classes, kind="linear", analog_input=not hidden, rngs=rngs)
 
-  def __call__(self, x: Float[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch_out"]:
-    x = flatten_features(x, len(self.in_shape))
+  def sequence(self) -> list[nnx.Module]:
+    out = [Flatten(len(self.in_shape))]
     for syn, act in zip(self.syns, self.acts):
-      x = act(syn(x), rngs=rngs)
-    return self.head(x)
+      out += [syn, *_scaled(act, self.act_scale)]
+    return out + [self.head]
+
+  def __call__(self, x: Float[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch_out"]:
+    return run_sequence(self.sequence(), x, rngs)
 
 
 class CNN(Model):
@@ -97,41 +122,52 @@ class CNN(Model):
     pools: per conv, whether a 2×2 pool follows its activation.
     hidden: widths of hidden linear layers after flattening.
     pool: ``"avg"`` (default) or ``"max"``.
+    ws: scaled weight standardisation in the hidden synapses (instead of BatchNorm).
+    act_scale: multiply every activation's output by this constant (OTTT: 2.74).
+    global_pool: average over space before the head instead of flattening.
+    head_std: the head's kernel ~ N(0, head_std²) (Flax's default init when ``None``).
   """
 
   def __init__(self, in_shape: Sequence[int], channels: Sequence[int], pools: Sequence[bool],
                num_classes: int, *, hidden: Sequence[int] = (), act: ActSpec = ReLUSpec(),
-               norm: bool = True, pool: Literal["avg", "max"] = "avg", rngs: nnx.Rngs):
+               norm: bool = True, pool: Literal["avg", "max"] = "avg", ws: bool = False,
+               act_scale: float | None = None, global_pool: bool = False,
+               head_std: float | None = None, rngs: nnx.Rngs):
     self._remember(in_shape=tuple(in_shape), channels=tuple(channels), pools=tuple(pools),
-                   num_classes=num_classes, hidden=tuple(hidden), act=act, norm=norm, pool=pool)
+                   num_classes=num_classes, hidden=tuple(hidden), act=act, norm=norm, pool=pool,
+                   ws=ws, act_scale=act_scale, global_pool=global_pool, head_std=head_std)
     if len(pools) != len(channels):
       raise ValueError(f"pools ({len(pools)}) must have one entry per conv ({len(channels)}).")
     self.in_shape = tuple(in_shape)
+    self.act_scale, self.global_pool = act_scale, global_pool
     h, w, c = in_shape
     convs, acts, pls = [], [], []
     for i, (ch, p) in enumerate(zip(channels, pools)):
-      convs.append(Synapse(c, ch, kind="conv", norm=norm, analog_input=(i == 0), rngs=rngs))
+      convs.append(Synapse(c, ch, kind="conv", norm=norm, ws=ws, analog_input=(i == 0), rngs=rngs))
       acts.append(act.make((h, w, ch), rngs))
       pls.append(Pool((2, 2), kind=pool) if p else None)
       c = ch
       if p:
         h, w = h // 2, w // 2
     self.convs, self.acts, self.pools = _compat.List(convs), _compat.List(acts), _compat.List(pls)
-    sizes = (h * w * c,) + tuple(hidden)
-    self.fcs = _compat.List([Synapse(a, b, kind="linear", norm=norm, rngs=rngs)
+    sizes = (c if global_pool else h * w * c,) + tuple(hidden)
+    self.fcs = _compat.List([Synapse(a, b, kind="linear", norm=norm, ws=ws, rngs=rngs)
                              for a, b in zip(sizes[:-1], sizes[1:])])
     self.fc_acts = _compat.List([act.make((b,), rngs) for b in hidden])
-    self.head = Synapse(sizes[-1], num_classes, kind="linear", rngs=rngs)
+    head_init = None if head_std is None else nnx.initializers.normal(head_std)
+    self.head = Synapse(sizes[-1], num_classes, kind="linear", kernel_init=head_init, rngs=rngs)
+
+  def sequence(self) -> list[nnx.Module]:
+    out = []
+    for conv, act, pool in zip(self.convs, self.acts, self.pools):
+      out += [conv, *_scaled(act, self.act_scale)] + ([pool] if pool is not None else [])
+    out.append(GlobalAvgPool() if self.global_pool else Flatten(3))
+    for fc, act in zip(self.fcs, self.fc_acts):
+      out += [fc, *_scaled(act, self.act_scale)]
+    return out + [self.head]
 
   def __call__(self, x: Float[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch_out"]:
-    for conv, act, pool in zip(self.convs, self.acts, self.pools):
-      x = act(conv(x), rngs=rngs)
-      if pool is not None:
-        x = pool(x)
-    x = flatten_features(x, 3)
-    for fc, act in zip(self.fcs, self.fc_acts):
-      x = act(fc(x), rngs=rngs)
-    return self.head(x)
+    return run_sequence(self.sequence(), x, rngs)
 
 
 _VGG = {11: (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
@@ -164,6 +200,9 @@ class VGG(Model):
     self.body = CNN(in_shape, [v for v in cfg if v != "M"],
                     [i + 1 < len(cfg) and cfg[i + 1] == "M" for i, v in enumerate(cfg) if v != "M"],
                     num_classes, hidden=classifier, act=act, norm=norm, pool=pool, rngs=rngs)
+
+  def sequence(self) -> list[nnx.Module]:
+    return self.body.sequence()
 
   def __call__(self, x: Float[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch_out"]:
     return self.body(x, rngs=rngs)
@@ -294,6 +333,22 @@ def cnn4(in_shape=(28, 28, 1), num_classes=10, **kw) -> CNN:
 
 def vgg11(**kw) -> VGG:
   return VGG(11, **kw)
+
+
+def vgg11_ws(in_shape=(32, 32, 3), num_classes=10, **kw) -> CNN:
+  """OTTT's CIFAR VGG-11: 8 convs with scaled weight standardisation (no BatchNorm), each
+  activation followed by ×2.74, average pooling, global average pooling, one linear layer.
+
+  Layers ``64, 128, M, 256, 256, M, 512, 512, M, 512, 512`` (M: 2×2 average pool); the head's
+  kernel ~ N(0, 0.01²).
+
+  References: [Xiao et al., 2022](https://arxiv.org/abs/2210.04195), §5 and the released
+  ``online_spiking_vgg11_ws``; [Brock et al., 2021](https://arxiv.org/abs/2101.08692).
+  """
+  kw.setdefault("norm", False)
+  return CNN(in_shape, (64, 128, 256, 256, 512, 512, 512, 512),
+             (False, True, False, True, False, True, False, False), num_classes, ws=True,
+             act_scale=2.74, global_pool=True, head_std=0.01, **kw)
 
 
 def vgg13(**kw) -> VGG:

@@ -74,32 +74,48 @@ def make_optimizer(config, params, total_steps: int) -> optax.GradientTransforma
 
 
 class Trainer:
-  """Holds the functional training state and the compiled step."""
+  """Holds the functional training state and the compiled step.
 
-  def __init__(self, model, module_loss, tx, mesh, *, augment: bool = False):
-    self.loss_fn, params, stats = common.functionalize(model, module_loss)
+  The step is the generic one (one gradient of ``module_loss`` per batch, any
+  optax optimizer) unless ``make_step(model, tx) -> (state, step)`` gives the
+  method's own (online updates, threshold rules).
+  """
+
+  def __init__(self, model, module_loss, tx, mesh, *, make_step=None, augment: bool = False):
     self._template = model  # structure and constants; the state lives in self.state
     self.mesh, self.tx = mesh, tx
     self.traces = 0
-    opt_state = tx.init(params)
-    self.state = parallel.replicate({"params": params, "stats": stats, "opt": opt_state}, mesh)
     repl = parallel.replicated(mesh)
+    if make_step is not None:
+      state, inner = make_step(model, tx)
+    else:
+      state, inner = self._generic(model, module_loss, tx)
+    self.state = parallel.replicate(state, mesh)
 
     def step(state, batch, key):
       self.traces += 1  # Python side effect: runs once per trace, not per step
       if augment:
         key, k_aug = jax.random.split(key)
         batch = {**batch, "image": data.crop_flip(k_aug, batch["image"])}
-      grad_fn = jax.value_and_grad(self.loss_fn, has_aux=True)
+      return inner(state, batch, key)
+
+    self._step = jax.jit(step, donate_argnums=(0,), out_shardings=(repl, repl))
+
+  @staticmethod
+  def _generic(model, module_loss, tx):
+    loss_fn, params, stats = common.functionalize(model, module_loss)
+
+    def step(state, batch, key):
+      grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
       (loss, (logits, stats)), grads = grad_fn(state["params"], batch, key, state["stats"])
       # optax's Adam bias correction mixes a float and the int32 step count.
       with jax.numpy_dtype_promotion("standard"):
-        updates, opt = self.tx.update(grads, state["opt"], state["params"])
+        updates, opt = tx.update(grads, state["opt"], state["params"])
       params = optax.apply_updates(state["params"], updates)
       acc = (jnp.argmax(logits, -1) == batch["label"]).mean()
       return {"params": params, "stats": stats, "opt": opt}, {"loss": loss, "accuracy": acc}
 
-    self._step = jax.jit(step, donate_argnums=(0,), out_shardings=(repl, repl))
+    return {"params": params, "stats": stats, "opt": tx.init(params)}, step
 
   def step(self, batch, key):
     self.state, metrics = self._step(self.state, batch, key)
@@ -134,8 +150,8 @@ def train_model(config, ds, recipe: common.Recipe, workdir, *, resume: bool = Fa
     first = _arrays(ds, ds.train, config.batch_size).images
     sn.init_clip_from_data(model, jnp.asarray(first), percentile=config.init_percentile)
   total = _steps(config, len(ds.train))
-  trainer = Trainer(model, recipe.loss, make_optimizer(config, nnx.state(model, nnx.Param), total), mesh,
-                    augment=config.augment)
+  tx = make_optimizer(config, nnx.state(model, nnx.Param), total * recipe.updates_per_batch)
+  trainer = Trainer(model, recipe.loss, tx, mesh, make_step=recipe.make_step, augment=config.augment)
   it = data.batches(ds.train, local_bs, seed=config.seed + jax.process_index(),
                     normalization=data.NORMALIZATION.get(ds.name))
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints", tag)) if config.checkpoint_every else None
@@ -212,10 +228,12 @@ def to_snn(model, recipe: common.Recipe, config, ds, *, v0=None):
   return convert.to_spiking(model, thresholds=thresholds, v0=v0)
 
 
-def _snn_eval(snn, split, Ts, config) -> dict:
+def _snn_eval(snn, split, Ts, config, readout_decay=None) -> dict:
   r = simulate.evaluate(snn, split.images, split.labels, T=max(Ts), batch_size=config.eval_batch_size,
-                        way=config.eval_way)
+                        way=config.eval_way, readout_decay=readout_decay)
   r["by_T"] = {str(t): r["accuracy"][t - 1] for t in Ts}
+  if readout_decay is not None:
+    r["trace_by_T"] = {str(t): r["accuracy_trace"][t - 1] for t in Ts}
   return r
 
 
@@ -238,9 +256,11 @@ def train_and_evaluate(config, workdir: str, *, resume: bool = False, log=print,
   results: dict[str, Any] = {"method": config.method, "dataset": ds.name, "model": config.model,
                              "history": history}
   results["trained_accuracy"] = _accuracy(model, test, recipe.train_T)
-  r = _snn_eval(to_snn(model, recipe, config, ds), test, Ts, config)
+  r = _snn_eval(to_snn(model, recipe, config, ds), test, Ts, config, recipe.readout_decay)
   results.update(snn_accuracy=r["by_T"], accuracy_every_t=r["accuracy"], firing_rates=r["firing_rates"],
                  sops=r["sops_per_image"], macs=r["macs_per_image"], energy_j=r["energy_j_per_image"])
+  if "trace_by_T" in r:  # the method's second read-out, W_o·â[T] + b_o
+    results["snn_accuracy_trace_readout"] = r["trace_by_T"]
   if config.compare_maxnorm:
     base = recipe_for(config, config.baseline)
     relu_model, _, _ = train_model(config, ds, base, workdir, resume=resume, tag="ann_baseline")
