@@ -91,7 +91,7 @@ def default_way(training: bool = False) -> str:
 
 
 def spiking_layers(model: nnx.Module) -> list[tuple[str, Spiking]]:
-  """``(path, module)`` of every spiking layer, in definition order."""
+  """``(path, module)`` of every spiking layer, in path order."""
   return [(k, m) for k, m in modules_by_path(model).items() if isinstance(m, Spiking)]
 
 
@@ -397,11 +397,13 @@ def monitor(model: nnx.Module, x: Float[ArrayLike, "batch *features"], *, T: int
 
 
 def head_path(model: nnx.Module) -> str:
-  """The classifier: the last synapse of the model (in definition order)."""
-  keys = [k for k, m in modules_by_path(model).items() if isinstance(m, Synapse)]
-  if not keys:
-    raise ValueError("the model has no synapse (conv/linear) to read out.")
-  return keys[-1]
+  """The classifier: the synapse named ``head`` (zoo models), wherever it sits."""
+  keys = [k for k, m in modules_by_path(model).items()
+          if isinstance(m, Synapse) and k.split("/")[-1] == "head"]
+  if len(keys) != 1:
+    raise ValueError("the trace read-out needs the classifier to be one snnjax Synapse named 'head' "
+                     f"(found {keys or 'none'}).")
+  return keys[0]
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "T", "way", "unroll", "readout_decay"))

@@ -185,3 +185,19 @@ def test_online_methods_refuse_what_they_cannot_run():
     saf.init(sn.resnet20(act=ottt.default_act(), norm=False, rngs=nnx.Rngs(0)), (2, 32, 32, 3))
   with pytest.raises(ValueError, match="activation"):
     saf.init(sn.mlp((4,), (3,), 2, rngs=nnx.Rngs(0)), (2, 4))
+
+
+def test_trace_readout_is_the_classifier_on_the_accumulated_input():
+  m = sn.mlp((8,), (16, 16), 3, act=ottt.default_act(), ws=True, act_scale=2.74, rngs=nnx.Rngs(0))
+  x = jax.random.uniform(jax.random.key(0), (40, 8)) * 3
+  y = np.arange(40) % 3
+  r = simulate.run(m, x, T=5, record=("synapse_inputs",), layers=["head"])
+  inp = np.asarray(r.records["synapse_inputs"]["head"], np.float64)  # [T, B, 16]: 2.74·spikes
+  acc = np.zeros_like(inp[0])
+  expected = []
+  W, b = np.asarray(m.head.op.kernel[...], np.float64), np.asarray(m.head.op.bias[...], np.float64)
+  for t in range(5):
+    acc = 0.5 * acc + inp[t]
+    expected.append(float((np.argmax(acc @ W + b, -1) == y).mean()))
+  e = simulate.evaluate(m, np.asarray(x), y, T=5, batch_size=16, readout_decay=0.5)
+  np.testing.assert_allclose(e["accuracy_trace"], expected, atol=1e-9)

@@ -172,3 +172,21 @@ def test_bptt_trained_accuracy_is_its_own_simulation(tmp_path):
   assert 0.3 < r["trained_accuracy"] <= 1.0
   # the net trained at T=4, evaluated at T=4 by the two code paths
   assert r["snn_accuracy"]["4"] == pytest.approx(r["trained_accuracy"], abs=1 / 360 + 1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["ottt:cifar10_vgg11", "saf:cifar10_vgg11"])
+def test_cifar_vgg11_ws_online_configs_run_on_synthetic_cifar(tmp_path, config):
+  """The paper-setting OTTT/SAF configs (VGG-11-WS, T=6, SGD 0.1) end to end, a few steps."""
+  from snnjax.train import configs
+  import importlib
+  name, _, variant = config.partition(":")
+  c = importlib.import_module(f"snnjax.train.configs.{name}").get_config(variant)
+  assert c.model == "vgg11_ws" and c.T == 6 and c.optimizer == "sgd" and c.learning_rate == 0.1
+  with c.unlocked():
+    c.dataset, c.batch_size, c.num_steps, c.eval_T = "synthetic_cifar10", 8, 2, (1, 6)
+    c.eval_examples, c.eval_batch_size, c.progress, c.plots, c.log_every = 8, 8, False, False, 1
+  r = train.train_and_evaluate(c, str(tmp_path))
+  assert r["train_step_traces"] == 1 and np.isfinite(r["history"][-1]["loss"])
+  assert set(r["snn_accuracy"]) == {"1", "6"} and "snn_accuracy_trace_readout" in r
+  assert configs.resolve(config).endswith(f"{name}.py:cifar10_vgg11")

@@ -205,7 +205,9 @@ def online_step(model: nnx.Module, tx, *, T: int, init: Callable, forward: Calla
     def loop(carry, ts, with_grad):
       if unroll:
         for t in ts:
-          carry, _ = one(carry, t, with_grad)
+          # the barrier keeps XLA from running later steps' forwards early, which would keep
+          # every step's activations alive at once
+          carry = jax.lax.optimization_barrier(one(carry, t, with_grad)[0])
         return carry
       if not ts:
         return carry

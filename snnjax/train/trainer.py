@@ -334,6 +334,8 @@ def format_table(results: dict) -> str:
   """One table: accuracy (%) of each network at each T."""
   Ts = list(results["snn_accuracy"])
   rows = [(f"{results['method']} → SNN", results["snn_accuracy"])]
+  if "snn_accuracy_trace_readout" in results:
+    rows.append((f"{results['method']} → SNN, W·â[T] + b read-out", results["snn_accuracy_trace_readout"]))
   if "maxnorm_snn_accuracy" in results:
     rows += [("ReLU ANN → SNN, 99.9% (v0=0)", results["maxnorm_snn_accuracy"]),
              ("ReLU ANN → SNN, 99.9% (v0=θ/2)", results["maxnorm_half_snn_accuracy"])]
