@@ -37,14 +37,20 @@ from snnjax.train.configs import ann as ann_cfg
 from snnjax.train.configs import bptt as bptt_cfg
 from snnjax.train.configs import noise_adaptor as na_cfg
 from snnjax.train.configs import noise_t1 as t1_cfg
+from snnjax.train.configs import ottt as ottt_cfg
 from snnjax.train.configs import qcfs as qcfs_cfg
+from snnjax.train.configs import saf as saf_cfg
+from snnjax.train.configs import snn2ann as s2a_cfg
+from snnjax.train.configs.common import online as online_setting
 
 HERE = os.path.dirname(__file__)
 
 
-def run(cfg_module, seed, epochs, **overrides):
-  c = cfg_module.get_config()
+def run(cfg_module, seed, epochs, variant="", prep=None, **overrides):
+  c = cfg_module.get_config(variant)
   with c.unlocked():
+    if prep is not None:
+      prep(c)
     c.seed, c.epochs, c.progress, c.plots, c.compare_maxnorm = seed, epochs, False, False, False
     for k, v in overrides.items():  # dotted keys reach nested fields ("noise.kind")
       *parents, leaf = k.split(".")
@@ -106,6 +112,48 @@ def speed_section():
             "| model | batch | T | way | ANN ms | SNN ms | SNN(T)/(T·ANN) |", "|---|---|---|---|---|---|---|"]
     out += [f"| {r['model']} | {r['batch']} | {r['T']} | {r['way']} | {r['ann_ms']:.2f} | {r['snn_ms']:.2f} | "
             f"{r['ratio_vs_T_ann']:.3f} |" for r in rows]
+  p = os.path.join(RESULTS_DIR, "online.json")
+  if os.path.exists(p):
+    rows = json.load(open(p))
+    from benchmarks.online import ratios as online_ratios
+    mem = [r for r in rows if r["kind"] == "memory"]
+    Ts = sorted({r["T"] for r in mem})
+    names = list(dict.fromkeys(r["name"] for r in mem))
+    out += ["", "### Online training: memory of one training step vs T (MiB, compiled)", "",
+            f"Device: {rows[0]['device']}; `python -m benchmarks.online`.", "",
+            "| model | method | " + " | ".join(f"T={t}" for t in Ts) + " | T=32 / T=1 |",
+            "|---|---|" + "---|" * (len(Ts) + 1)]
+    for model in dict.fromkeys(r["model"] for r in mem):
+      for name in names:
+        v = {r["T"]: r["peak_bytes"] for r in mem if r["model"] == model and r["name"] == name}
+        out.append(f"| {model} | {name} | " + " | ".join(f"{v[t] / 2**20:.1f}" for t in Ts) +
+                   f" | {v[max(Ts)] / v[min(Ts)]:.2f} |")
+    tim = [r for r in rows if r["kind"] == "time"]
+    out += ["", "Time and memory of one training step at T = 6:", "",
+            "| model | method | median ms | MiB |", "|---|---|---|---|"]
+    out += [f"| {r['model']} | {r['name']} | {r['median_ms']:.2f} | {r['peak_bytes'] / 2**20:.1f} |"
+            for r in tim]
+    out += ["", "| model | SAF-E / OTTT_O time (paper 0.70) | memory (paper 0.71) | SAF-F / OTTT_A time "
+            "(paper 0.37) | memory (paper 0.70) |", "|---|---|---|---|---|"]
+    out += [f"| {r['model']} | {r['SAF-E/OTTT_O time']:.2f} | {r['SAF-E/OTTT_O memory']:.2f} | "
+            f"{r['SAF-F/OTTT_A time']:.2f} | {r['SAF-F/OTTT_A memory']:.2f} |" for r in online_ratios(rows)]
+  p = os.path.join(RESULTS_DIR, "snn2ann.json")
+  if os.path.exists(p):
+    rows = json.load(open(p))
+    mem = [r for r in rows if r["kind"] == "memory"]
+    Ts = sorted({r["T"] for r in mem})
+    out += ["", "### SNN2ANN vs BPTT: memory of one training step vs T (MiB, compiled)", "",
+            f"Device: {rows[0]['device']}; `python -m benchmarks.snn2ann`.", "",
+            "| model | method | " + " | ".join(f"T={t}" for t in Ts) + " |", "|---|---|" + "---|" * len(Ts)]
+    for model in dict.fromkeys(r["model"] for r in mem):
+      for name in ("snn2ann", "bptt"):
+        v = {r["T"]: r["peak_bytes"] for r in mem if r["model"] == model and r["name"] == name}
+        out.append(f"| {model} | {name} | " + " | ".join(f"{v[t] / 2**20:.1f}" for t in Ts) + " |")
+      t = {r["name"]: r["median_ms"] for r in rows if r["kind"] == "time" and r["model"] == model}
+      m4 = {r["name"]: r["peak_bytes"] for r in mem if r["model"] == model and r["T"] == 4}
+      out += ["", f"{model}, T = 4: step time SNN2ANN / BPTT = {t['snn2ann'] / t['bptt']:.2f} (paper 0.377; "
+              f"{t['snn2ann']:.1f} vs {t['bptt']:.1f} ms), compiled memory {m4['snn2ann'] / m4['bptt']:.2f} "
+              "(paper 0.27)."]
   p = os.path.join(RESULTS_DIR, "lif_layer.json")
   if os.path.exists(p):
     rows = json.load(open(p))
@@ -118,8 +166,9 @@ def speed_section():
 def accuracy_runs(seeds, epochs, have: dict | None = None) -> dict:
   """All training runs of the report (minutes); JSON-serialisable. Groups already
   in ``have`` (same seeds and epochs) are reused."""
-  keep = ("trained_accuracy", "snn_accuracy", "accuracy_every_t")
-  slim = lambda rs: [{k: r[k] for k in keep} for r in rs]
+  keep = ("trained_accuracy", "snn_accuracy", "accuracy_every_t", "snn_accuracy_trace_readout",
+          "spikes_per_image", "wall_seconds")
+  slim = lambda rs: [{k: r[k] for k in keep if k in r} for r in rs]
   have = have if have and have.get("seeds") == len(seeds) and have.get("epochs") == epochs else {}
   groups = {
       "noise": lambda: {k: slim([run(t1_cfg, s, epochs, **{"noise.kind": k}) for s in seeds])
@@ -137,6 +186,18 @@ def accuracy_runs(seeds, epochs, have: dict | None = None) -> dict:
       "bptt": lambda: slim([run(bptt_cfg, s, epochs, eval_T=(1, 2, 4, 8)) for s in seeds]),
       "cnn_L8": lambda: slim([run(qcfs_cfg, s, max(epochs // 2, 1), model="small_cnn", levels=8,
                                   eval_T=(4, 8, 16)) for s in seeds]),
+      "online": lambda: {
+          "OTTT_A": slim([run(ottt_cfg, s, epochs, "A") for s in seeds]),
+          "OTTT_O": slim([run(ottt_cfg, s, epochs, "O") for s in seeds]),
+          "SAF-E": slim([run(saf_cfg, s, epochs, "E") for s in seeds]),
+          "SAF-F": slim([run(saf_cfg, s, epochs, "F") for s in seeds]),
+          "BPTT (per-step loss)": slim([run(bptt_cfg, s, epochs, prep=online_setting, T=6,
+                                            bptt_loss="per_step") for s in seeds])},
+      "snn2ann": lambda: {
+          "SNN2ANN, ReSU": slim([run(s2a_cfg, s, max(epochs // 2, 1), "ReSU") for s in seeds]),
+          "SNN2ANN, STSU": slim([run(s2a_cfg, s, max(epochs // 2, 1), "STSU") for s in seeds]),
+          "BPTT": slim([run(bptt_cfg, s, max(epochs // 2, 1), prep=_snn2ann_setting, T=4)
+                        for s in seeds])},
   }
   out = {"seeds": len(seeds), "epochs": epochs}
   for name, fn in groups.items():
@@ -146,6 +207,15 @@ def accuracy_runs(seeds, epochs, have: dict | None = None) -> dict:
 
 
 CLASSIC_T = (8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+def _snn2ann_setting(c):
+  """BPTT on SNN2ANN's network with SNN2ANN's optimiser: the same model and batch."""
+  s = s2a_cfg.get_config()
+  for k in ("model", "norm", "optimizer", "learning_rate", "weight_decay", "threshold_lr", "schedule",
+            "init_percentile", "eval_T"):
+    setattr(c, k, s[k])
+  c.lr_milestones = s.lr_milestones
 
 
 def render(acc: dict, seconds: float) -> str:
@@ -239,9 +309,10 @@ def render(acc: dict, seconds: float) -> str:
       "trained on 4-level activations and cannot anticipate it. With T = L = 8 the first layer "
       "converts exactly and the volley is part of what was trained.",
       "",
+  ] + online_section(acc) + snn2ann_section(acc) + [
       "## Checks",
       "",
-  ] + [f"- {'PASS' if ok else 'FAIL'}: {k}" for k, ok in checks.items()] + [
+  ] + [f"- {'PASS' if ok else 'FAIL'}: {k}" for k, ok in {**checks, **extra_checks(acc)}.items()] + [
       "",
       "## Speed",
       "",
@@ -249,6 +320,69 @@ def render(acc: dict, seconds: float) -> str:
       "",
   ]
   return "\n".join(md)
+
+
+def _mean(runs, key, t):
+  return 100 * statistics.mean(r[key][str(t)] for r in runs)
+
+
+def online_section(acc) -> list[str]:
+  if "online" not in acc:
+    return []
+  on = acc["online"]
+  lines = ["## (v) Online training: OTTT and SAF on the same MLP", "",
+           "784-256-256-10 MLP with scaled weight standardisation and ×2.74 after each LIF layer (OTTT's "
+           "CIFAR recipe in an MLP), LIF τ = 2, T = 6, SGD 0.1 momentum 0.9, cosine, batch 128, "
+           f"{acc['epochs']} epochs; the BPTT row trains the same model with the same per-step loss.", "",
+           acc_table("Mean read-out (Σ_t o[t]) of the trained weights run as a LIF SNN", on,
+                     (1, 2, 4, 6, 8, 16)), ""]
+  trace = {k: [dict(r, snn_accuracy=r["snn_accuracy_trace_readout"]) for r in v] for k, v in on.items()
+           if "snn_accuracy_trace_readout" in v[0]}
+  if trace:
+    lines += [acc_table("Trace read-out (W_o·â[t] + b_o, SAF-F's) of the same runs", trace,
+                        (1, 2, 4, 6, 8, 16)), ""]
+  d_e = _mean(on["SAF-E"], "snn_accuracy", 6) - _mean(on["OTTT_O"], "snn_accuracy", 6)
+  d_f = _mean(on["SAF-F"], "snn_accuracy", 6) - _mean(on["OTTT_A"], "snn_accuracy", 6)
+  d_ft = (_mean(on["SAF-F"], "snn_accuracy_trace_readout", 6) -
+          _mean(on["OTTT_A"], "snn_accuracy", 6)) if trace else float("nan")
+  lines += [f"At T = 6: SAF-E − OTTT_O = {d_e:+.2f} points; SAF-F − OTTT_A = {d_f:+.2f} points with the mean "
+            f"read-out and {d_ft:+.2f} with SAF-F's own read-out. Wall time per run (s): " + ", ".join(
+                f"{k} {statistics.mean(r['wall_seconds'] for r in v):.0f}" for k, v in on.items()) + ".", ""]
+  return lines
+
+
+def snn2ann_section(acc) -> list[str]:
+  if "snn2ann" not in acc:
+    return []
+  sa = acc["snn2ann"]
+  epochs = max(acc["epochs"] // 2, 1)
+  lines = ["## (vi) SNN2ANN vs BPTT on the same network", "",
+           "SNN2ANN's small VGG (two blocks of two 3×3 convs, 32 and 64 channels, BatchNorm, max-pooling "
+           f"of currents), T = 4, Adam 1e-3 with weight decay 5e-4, lr ×0.1 at 50/75/87.5 %, {epochs} epochs; "
+           "BPTT trains the same network with LIF neurons and the same optimiser.", "",
+           acc_table("SNN accuracy (the SNN branch for SNN2ANN)", sa, (1, 2, 4, 8, 16)), ""]
+  bp = statistics.mean(r["spikes_per_image"] for r in sa["BPTT"])
+  lines.append("Spikes per test image at T = 16 (evaluation length), relative to BPTT: " + ", ".join(
+      f"{k} {statistics.mean(r['spikes_per_image'] for r in v) / bp:.2f}×" for k, v in sa.items()) +
+      ". Wall time per run (s): " + ", ".join(
+          f"{k} {statistics.mean(r['wall_seconds'] for r in v):.0f}" for k, v in sa.items()) + ".")
+  return lines + [""]
+
+
+def extra_checks(acc) -> dict:
+  out = {}
+  if "online" in acc:
+    on = acc["online"]
+    out["SAF-E within 0.5 points of OTTT_O at T=6 (mean over seeds)"] = abs(
+        _mean(on["SAF-E"], "snn_accuracy", 6) - _mean(on["OTTT_O"], "snn_accuracy", 6)) <= 0.5
+    out["SAF-F within 0.5 points of OTTT_A at T=6 (mean over seeds, SAF-F's read-out)"] = abs(
+        _mean(on["SAF-F"], "snn_accuracy_trace_readout", 6) - _mean(on["OTTT_A"], "snn_accuracy", 6)) <= 0.5
+  if "snn2ann" in acc:
+    sa = acc["snn2ann"]
+    for k in ("SNN2ANN, ReSU", "SNN2ANN, STSU"):
+      out[f"{k} within 1 point of BPTT at T=4 (mean over seeds)"] = abs(
+          _mean(sa[k], "snn_accuracy", 4) - _mean(sa["BPTT"], "snn_accuracy", 4)) <= 1.0
+  return out
 
 
 def main(argv=None):

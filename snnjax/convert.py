@@ -224,7 +224,12 @@ def calibrate(model: nnx.Module, batches: Iterable[ArrayLike], *, percentile: fl
     taps = capture(nnx.merge(graphdef, state), x, slots, jit=False)
     return {k: clip_statistic(taps[(k, "rec_in")], percentile) for k in sites}
 
-  per_batch = [jax.device_get(stats(state, jnp.asarray(b))) for b in batches]
+  per_batch = []
+  for b in batches:
+    if len(b) == 0:
+      raise ValueError("calibrate got an empty batch: give batches of at least one image.")
+    _checks.check_images(b, "calibration images")
+    per_batch.append(jax.device_get(stats(state, jnp.asarray(b))))
   if not per_batch:
     raise ValueError("calibrate got no batches.")
   agg = np.max if percentile >= 100 else np.mean

@@ -131,12 +131,29 @@ def load_embedded(name: str) -> Dataset:
 
 def from_arrays(train_images, train_labels, test_images, test_labels, *, name: str = "arrays",
                 num_classes: int | None = None) -> Dataset:
-  """Wrap in-memory arrays (float images ``[N, H, W, C]`` in [0, 1], int labels)."""
+  """Wrap in-memory arrays (float images ``[N, H, W, C]`` in [0, 1], int labels in ``[0, num_classes)``).
+
+  Without ``num_classes`` the classes are ``0 … max label`` and every one of
+  them must occur in the training labels (a stray label would otherwise add a
+  class silently).
+  """
+  from snnjax import _checks
   tr, te = Split(train_images, train_labels), Split(test_images, test_labels)
+  if len(tr) == 0 or len(te) == 0:
+    raise ValueError(f"both splits need examples: {len(tr)} training and {len(te)} test images.")
   if tr.images.shape[1:] != te.images.shape[1:]:
     raise ValueError(f"train and test images differ in shape: {tr.images.shape[1:]} vs "
                      f"{te.images.shape[1:]}.")
-  n = num_classes or int(max(tr.labels.max(), te.labels.max())) + 1
+  for split, what in ((tr, "train"), (te, "test")):
+    _checks.check_labels(split.labels, len(split.images), num_classes, f"{what} labels")
+  if num_classes is None:
+    n = int(max(tr.labels.max(), te.labels.max())) + 1
+    missing = sorted(set(range(n)) - set(np.unique(tr.labels).tolist()))
+    if missing:
+      raise ValueError(f"labels run from 0 to {n - 1} but the training split has no example of class(es) "
+                       f"{missing[:10]}; pass num_classes= if that is intended, or fix the labels.")
+  else:
+    n = int(num_classes)
   return Dataset(name, tr, te, n)
 
 
@@ -210,7 +227,25 @@ def load(name: str, *, data_dir: str | None = None, download: bool = False) -> D
     return load_embedded(name)
   if name.startswith("synthetic_"):
     return synthetic(name[len("synthetic_"):])
+  _check_tfds_name(name)
   return load_tfds(name, data_dir=data_dir, download=download)
+
+
+def _check_tfds_name(name: str) -> None:
+  """Unknown to tfds too: say which names exist instead of pointing at a tfds build."""
+  try:
+    import tensorflow_datasets as tfds
+  except ImportError:
+    return  # load_tfds names the extra
+  try:
+    tfds.builder(name.split(":")[0].split("/")[0], data_dir=None)
+    return
+  except Exception as e:  # noqa: BLE001 — tfds raises DatasetNotFoundError (or similar) for unknown names
+    if "not found" not in str(e).lower() and type(e).__name__ != "DatasetNotFoundError":
+      return
+    raise ValueError(f"unknown dataset {name!r}: built-in ones are {list(EMBEDDED)}, "
+                     f"synthetic_<{'|'.join(sorted(_SYNTHETIC))}>, or a tfds dataset name "
+                     "(cifar10, fashion_mnist, imagenet2012, ...) prepared on disk.") from e
 
 
 def normalize(images: np.ndarray, normalization: tuple | None) -> np.ndarray:

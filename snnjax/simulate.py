@@ -45,7 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jaxtyping import Array, ArrayLike, Float, Int
+from jaxtyping import Array, ArrayLike, Float, Shaped
 
 from snnjax import _checks, _compat
 from snnjax.nn.activations import Spiking, as_rngs
@@ -266,7 +266,7 @@ def _counts(sim: _Stepper, state, first: bool, seq: bool, mask):
   return {"spikes": spikes, "ops": ops}
 
 
-def run(model: nnx.Module, x: Float[ArrayLike, "batch *features"], *, T: int, way: Way = "auto",
+def run(model: nnx.Module, x: Shaped[ArrayLike, "batch *features"], *, T: int, way: Way = "auto",
         record: Sequence[str] = (), layers: Sequence[str] | None = None, count: bool = False,
         rngs=None, state: dict | None = None, unroll: int | bool = 1,
         mask: Array | None = None) -> Run:
@@ -300,6 +300,7 @@ def run(model: nnx.Module, x: Float[ArrayLike, "batch *features"], *, T: int, wa
   way = default_way() if way == "auto" else way
   if way not in ("layer", "step"):
     raise ValueError(f"way must be 'layer', 'step' or 'auto', got {way!r}.")
+  _checks.check_images(x, "input")
   x = jnp.asarray(x)
   mask = jnp.ones(x.shape[:1], bool) if mask is None else jnp.asarray(mask)
   wanted = tuple(record) + (("spikes", "synapse_inputs") if count else ())
@@ -425,7 +426,7 @@ def _eval_batch(graphdef, state, x, y, mask, *, T, way, unroll, readout_decay):
   return result
 
 
-def evaluate(model: nnx.Module, images: Float[ArrayLike, "n *features"], labels: Int[ArrayLike, "n"], *,
+def evaluate(model: nnx.Module, images: Shaped[ArrayLike, "n *features"], labels: Shaped[ArrayLike, "..."], *,
              T: int, batch_size: int = 256, way: Way = "auto", unroll: int | bool = 1,
              readout_decay: float | None = None) -> dict[str, Any]:
   """Accuracy at every ``t ≤ T``, firing rates, SOPs and energy, batch by batch.
@@ -442,6 +443,7 @@ def evaluate(model: nnx.Module, images: Float[ArrayLike, "n *features"], labels:
   Returns:
     ``{"accuracy": [T] (fraction correct with the mean read-out of steps 1..t),
     "firing_rates": {layer: spikes per neuron per step},
+    "spikes_per_image": spikes of all layers over the T steps,
     "sops_per_image": accumulate ops (inputs that are spikes),
     "macs_per_image": multiply-accumulates (synapses that read analog input),
     "energy_j_per_image": ENERGY_PER_AC_J·SOPs + ENERGY_PER_MAC_J·MACs}``,
@@ -450,8 +452,10 @@ def evaluate(model: nnx.Module, images: Float[ArrayLike, "n *features"], labels:
   T = _checks.check_time_steps(T)
   way = default_way() if way == "auto" else way
   images, labels = np.asarray(images), np.asarray(labels)
-  if len(images) != len(labels) or len(images) == 0:
-    raise ValueError(f"need as many labels as images (≥ 1), got {len(images)} and {len(labels)}.")
+  if len(images) == 0:
+    raise ValueError("evaluate got no images.")
+  _checks.check_images(images, "images")
+  _checks.check_labels(labels, len(images))
   n = len(images)
   bs = min(batch_size, n)
   graphdef, state = nnx.split(model)
@@ -475,6 +479,7 @@ def evaluate(model: nnx.Module, images: Float[ArrayLike, "n *features"], labels:
   out = {
       "accuracy": (totals["correct"] / n).tolist(),
       "firing_rates": {k: float(v[0] / v[1]) for k, v in totals["spikes"].items()},
+      "spikes_per_image": sum(float(v[0]) for v in totals["spikes"].values()) / n,
       "sops_per_image": sops,
       "macs_per_image": macs,
       "energy_j_per_image": ENERGY_PER_AC_J * sops + ENERGY_PER_MAC_J * macs,

@@ -10,7 +10,7 @@ NOTEBOOKS = sorted(glob.glob(os.path.join(os.path.dirname(os.path.dirname(__file
 
 def test_there_is_a_notebook_per_method_family():
   names = {os.path.basename(p)[:-6] for p in NOTEBOOKS}
-  assert {"quickstart", "noise_t1", "quantized", "bptt", "online"} <= names
+  assert {"quickstart", "noise_t1", "quantized", "bptt", "online", "snn2ann"} <= names
 
 
 @pytest.mark.slow

@@ -93,7 +93,12 @@ def test_corrupt_checkpoint_is_reported_and_kept(tmp_path):
   assert step == 1 and meta["step"] == 1
   np.testing.assert_array_equal(restored["w"], tree["w"] + 1)
   assert msgs and "step 2" in msgs[0] and "kept" in msgs[0]
-  assert os.path.isdir(tmp_path / "2")
+  kept = [d for d in os.listdir(str(tmp_path) + ".corrupt") if d.startswith("2-")]
+  assert kept  # moved aside, not deleted
+  assert ck.steps() == [1]
+  ck.save(2, {"w": tree["w"] + 5}, {"step": 2})  # the step can be written again
+  ck.wait()
+  assert ck.restore(tree)[0] == 2
   ck.close()
 
 
@@ -190,3 +195,18 @@ def test_cifar_vgg11_ws_online_configs_run_on_synthetic_cifar(tmp_path, config):
   assert r["train_step_traces"] == 1 and np.isfinite(r["history"][-1]["loss"])
   assert set(r["snn_accuracy"]) == {"1", "6"} and "snn_accuracy_trace_readout" in r
   assert configs.resolve(config).endswith(f"{name}.py:cifar10_vgg11")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["cifar10_vgg13", "cifar10_resnet17"])
+def test_snn2ann_cifar_configs_run_on_synthetic_cifar(tmp_path, variant):
+  """SNN2ANN's paper configs (VGG-13 at T=4, ResNet-17 at T=5; Adam, batch 512) end to end, a few steps."""
+  from snnjax.train.configs import snn2ann as cfg
+  c = cfg.get_config(variant)
+  assert c.batch_size == 512 and c.T == (4 if "vgg" in variant else 5) and c.optimizer == "adam_l2"
+  with c.unlocked():
+    c.dataset, c.batch_size, c.num_steps, c.eval_T = "synthetic_cifar10", 8, 2, (1, c.T)
+    c.eval_examples, c.eval_batch_size, c.progress, c.plots, c.log_every = 8, 8, False, False, 1
+  r = train.train_and_evaluate(c, str(tmp_path))
+  assert r["train_step_traces"] == 1 and np.isfinite(r["history"][-1]["loss"])
+  assert "noisy_spike_ratio" in r["history"][-1] and r["spikes_per_image"] >= 0

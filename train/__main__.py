@@ -3,6 +3,9 @@
 Same as ``python -m snnjax.train``; the program lives in :mod:`snnjax.train`
 so that it also runs from an installed wheel.
 """
-from snnjax.train.main import run
+from absl import flags
 
-run()
+from snnjax.train import main
+
+flags.adopt_module_key_flags(main)  # --help lists the program's own flags
+main.run()

@@ -14,6 +14,7 @@ All layers accept extra leading axes, so the same module runs on ``[B, ...]``
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import jax
@@ -149,10 +150,20 @@ class Synapse(nnx.Module):
     if cached is not None and cached.ndim > 0:
       return cached
     y = self.apply_op(x)
-    y = self.norm(y) if self.norm is not None else y
+    if self.norm is not None:
+      if not self.norm.use_running_average and math.prod(y.shape[:-1]) // _spatial(y, self) < 2:
+        raise ValueError(
+            "BatchNorm in training mode needs a batch of at least 2 examples (with one, every "
+            "normalised value is 0): train with a larger batch, or call model.eval() for inference.")
+      y = self.norm(y)
     if cached is not None:
       _compat.set_value(self.cache, y)
     return y
+
+
+def _spatial(y, syn) -> int:
+  """Positions per example that BatchNorm also averages over (H·W for a conv)."""
+  return math.prod(y.shape[-3:-1]) if syn.kind == "conv" else 1
 
 
 def _pair(v):

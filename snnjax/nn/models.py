@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from typing import Literal
 
 from flax import nnx
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Shaped
 
-from snnjax import _compat
+from snnjax import _checks, _compat
 from snnjax.nn.activations import ActSpec, Activation, ReLUSpec
 from snnjax.nn.layers import Flatten, GlobalAvgPool, Pool, Scale, Synapse, flatten_features
 
@@ -53,6 +53,11 @@ class Model(nnx.Module):
 
   def _remember(self, **kwargs):
     self.hparams = tuple(sorted((k, _freeze(v)) for k, v in kwargs.items()))
+
+  def _check_input(self, x) -> None:
+    """Float input whose examples have the model's ``in_shape`` (a trace-time check)."""
+    _checks.check_images(x, f"{type(self).__name__} input", getattr(self, "in_shape", None),
+                         finite=False)
 
   def sequence(self) -> list[nnx.Module]:
     raise ValueError(f"{type(self).__name__} is not a sequential model (it has residual blocks); "
@@ -109,7 +114,8 @@ class MLP(Model):
       out += [syn, *_scaled(act, self.act_scale)]
     return out + [self.head]
 
-  def __call__(self, x: Float[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch_out"]:
+  def __call__(self, x: Shaped[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch_out"]:
+    self._check_input(x)
     return run_sequence(self.sequence(), x, rngs)
 
 
@@ -166,7 +172,8 @@ class CNN(Model):
       out += [fc, *_scaled(act, self.act_scale)]
     return out + [self.head]
 
-  def __call__(self, x: Float[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch_out"]:
+  def __call__(self, x: Shaped[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch_out"]:
+    self._check_input(x)
     return run_sequence(self.sequence(), x, rngs)
 
 
@@ -204,7 +211,7 @@ class VGG(Model):
   def sequence(self) -> list[nnx.Module]:
     return self.body.sequence()
 
-  def __call__(self, x: Float[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch_out"]:
+  def __call__(self, x: Shaped[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch_out"]:
     return self.body(x, rngs=rngs)
 
 
@@ -304,7 +311,8 @@ class ResNet(Model):
     self.global_pool = global_pool
     self.head = Synapse(cin if global_pool else cin * h * w, num_classes, kind="linear", rngs=rngs)
 
-  def __call__(self, x: Float[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch_out"]:
+  def __call__(self, x: Shaped[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch_out"]:
+    self._check_input(x)
     x = self.stem_act(self.stem(x), rngs=rngs)
     if self.stem_pool is not None:
       x = self.stem_pool(x)

@@ -4,5 +4,6 @@ Needs the ``train`` extra (``pip install 'snnjax[train]'``). Command line:
 ``python -m snnjax.train --config noise_t1 --workdir runs/noise_t1``.
 """
 
-from snnjax.train.trainer import (Trainer, build_model, format_table, make_optimizer, recipe_for,
-                                  to_snn, train_and_evaluate, train_model)
+from snnjax.train.trainer import (Trainer, build_model, evaluate_model, format_table, load_model,
+                                  make_optimizer, recipe_for, save_model, to_snn, train_and_evaluate,
+                                  train_model)

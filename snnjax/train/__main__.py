@@ -1,4 +1,7 @@
 """``python -m snnjax.train --config noise_t1 --workdir runs/noise_t1``."""
-from snnjax.train.main import run
+from absl import flags
 
-run()
+from snnjax.train import main
+
+flags.adopt_module_key_flags(main)  # --help lists the program's own flags
+main.run()

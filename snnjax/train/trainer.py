@@ -11,10 +11,12 @@ replicated, batch sharded over a ``data`` mesh axis. It compiles once
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import time
+import types
 from typing import Any
 
 import jax
@@ -30,7 +32,9 @@ from snnjax.nn.calibration import clip_sites
 from snnjax.nn.variables import ThresholdParam
 
 __all__ = ["recipe_for", "build_model", "make_optimizer", "Trainer", "train_model", "to_snn",
-           "train_and_evaluate", "format_table"]
+           "train_and_evaluate", "evaluate_model", "evaluate_saved", "save_model", "load_model",
+           "plot_results", "format_table",
+           "validate_config", "check_resume_config", "STATE_KEYS"]
 
 
 def recipe_for(config, method: str | None = None) -> common.Recipe:
@@ -39,13 +43,19 @@ def recipe_for(config, method: str | None = None) -> common.Recipe:
 
 
 def build_model(config, ds: data.Dataset, act, seed: int | None = None):
-  """A zoo model by ``config.model`` name, sized for ``ds``."""
+  """A model by ``config.model`` name, sized for ``ds``: the method's own models
+  (``MODELS`` of its module) first, then the zoo (:mod:`snnjax.nn`)."""
   name = config.model
   kw = dict(config.model_kwargs) if "model_kwargs" in config else {}
   rngs = nnx.Rngs(config.seed if seed is None else seed)
-  builder = getattr(sn, name, None)
+  own = getattr(methods.get(config.method), "MODELS", {})
+  builder = own.get(name) or getattr(sn, name, None)
+  if builder is None:  # another method's model, e.g. BPTT on SNN2ANN's VGG
+    builder = next((getattr(methods.get(m), "MODELS", {}).get(name) for m in methods.available()
+                    if name in getattr(methods.get(m), "MODELS", {})), None)
   if builder is None or not callable(builder):
-    raise ValueError(f"unknown model {name!r}; see snnjax.nn (mlp, small_cnn, cnn4, vgg16, resnet18, ...).")
+    raise ValueError(f"unknown model {name!r}; see snnjax.nn (mlp, small_cnn, cnn4, vgg16, resnet18, ...)"
+                     + (f" or the method's own {sorted(own)}" if own else "") + ".")
   if name == "mlp":
     kw.setdefault("hidden", tuple(config.hidden))
   return builder(in_shape=ds.shape, num_classes=ds.num_classes, act=act, norm=config.norm,
@@ -58,13 +68,23 @@ def make_optimizer(config, params, total_steps: int) -> optax.GradientTransforma
   (their own rate, no weight decay)."""
 
   def opt(lr, wd):
-    sched = optax.cosine_decay_schedule(lr, max(total_steps, 1)) if config.schedule == "cosine" \
-        else optax.constant_schedule(lr)
-    if config.optimizer == "adam":
+    n = max(total_steps, 1)
+    if config.schedule == "cosine":
+      sched = optax.cosine_decay_schedule(lr, n)
+    elif config.schedule == "multistep":  # ×0.1 at each milestone (fractions of the run)
+      sched = optax.piecewise_constant_schedule(
+          lr, {int(round(f * n)): 0.1 for f in config.get("lr_milestones", (0.5, 0.75, 0.875))})
+    elif config.schedule == "constant":
+      sched = optax.constant_schedule(lr)
+    else:
+      raise ValueError(f"schedule must be 'cosine', 'multistep' or 'constant', got {config.schedule!r}.")
+    if config.optimizer == "adam":  # decoupled weight decay (AdamW) when wd > 0
       return optax.adamw(sched, weight_decay=wd) if wd else optax.adam(sched)
+    if config.optimizer == "adam_l2":  # weight decay added to the gradient, as torch.optim.Adam does
+      return optax.chain(optax.add_decayed_weights(wd), optax.adam(sched))
     if config.optimizer == "sgd":
       return optax.chain(optax.add_decayed_weights(wd), optax.sgd(sched, momentum=0.9, nesterov=False))
-    raise ValueError(f"optimizer must be 'adam' or 'sgd', got {config.optimizer!r}.")
+    raise ValueError(f"optimizer must be 'adam', 'adam_l2' or 'sgd', got {config.optimizer!r}.")
 
   labels = jax.tree.map(lambda v: "threshold" if isinstance(v, ThresholdParam) else "weight", params,
                         is_leaf=lambda v: isinstance(v, nnx.Variable))
@@ -134,82 +154,159 @@ def _steps(config, n_train: int) -> int:
   return int(math.ceil(config.epochs * n_train / config.batch_size))
 
 
+def _checkpoint_every(config, n_train: int) -> int:
+  """Steps between checkpoints: ``checkpoint_every`` > 0, once per epoch for −1, never for 0."""
+  every = int(config.checkpoint_every)
+  if every < 0:
+    return max(1, n_train // config.batch_size)
+  return every
+
+
 def train_model(config, ds, recipe: common.Recipe, workdir, *, resume: bool = False, tag: str = "model",
-                log=print):
+                log=print, on_epoch=None):
   """Train one model by ``recipe``; returns ``(model, history, trainer)``.
 
   Checkpoints go to ``workdir/checkpoints/<tag>`` every ``config.checkpoint_every``
-  steps; ``resume=True`` continues from the newest good one (parameters,
-  statistics, optimizer state, data-iterator position, history).
+  steps (−1: once per epoch; 0: never); ``resume=True`` continues from the newest
+  good one (parameters, statistics, optimizer state, data-iterator position,
+  history). A loss that stops being finite ends training with an error naming
+  the step; the checkpoints saved before it are kept. ``on_epoch(model) ->
+  accuracy`` (optional) scores the model at the end of every epoch (logged and
+  kept in the history as ``test_accuracy``).
   """
+  validate_config(config)
   mesh = parallel.make_mesh(config.num_devices, multihost=config.multihost)
   local_bs = parallel.check_batch(config.batch_size, mesh)
   model = build_model(config, ds, recipe.act)
   if config.init_percentile and clip_sites(model):
     # clip values (λ, p·s) from the data: their gradient alone barely moves them
-    first = _arrays(ds, ds.train, config.batch_size).images
+    first = _arrays(ds, ds.train, config.batch_size, config).images
     sn.init_clip_from_data(model, jnp.asarray(first), percentile=config.init_percentile)
   total = _steps(config, len(ds.train))
   tx = make_optimizer(config, nnx.state(model, nnx.Param), total * recipe.updates_per_batch)
   trainer = Trainer(model, recipe.loss, tx, mesh, make_step=recipe.make_step, augment=config.augment)
   it = data.batches(ds.train, local_bs, seed=config.seed + jax.process_index(),
-                    normalization=data.NORMALIZATION.get(ds.name))
-  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints", tag)) if config.checkpoint_every else None
+                    normalization=_normalization(config, ds))
+  every = _checkpoint_every(config, len(ds.train))
+  ckpt_dir = os.path.join(workdir, "checkpoints", tag)
+  ckpt = checkpoint.Checkpointer(ckpt_dir) if every else None
   start, history = 0, []
-  if resume and ckpt is not None:
+  if ckpt is not None and ckpt.steps() and not resume:
+    ckpt.close()
+    raise RuntimeError(f"{ckpt_dir} already holds checkpoints (steps {ckpt.steps()}): pass --resume to "
+                       "continue that run, or use another --workdir.")
+  if resume and ckpt is None:
+    log(f"[{tag}] checkpoints are off (checkpoint_every=0): nothing to resume, starting from scratch")
+  elif resume:
     restored = ckpt.restore(trainer.state, report=log)
     if restored is not None:
       start, state, meta = restored
       trainer.state = parallel.replicate(state, mesh)
       it.set_state(meta["data"])
       history = meta.get("history", [])
-      log(f"[{tag}] resumed from step {start}")
+      log(f"[{tag}] resumed from step {start} ({os.path.join(ckpt_dir, str(start))})")
+    else:
+      log(f"[{tag}] no usable checkpoint in {ckpt_dir}: starting from scratch")
+  else:
+    log(f"[{tag}] starting from scratch" + (f"; checkpoints every {every} steps in {ckpt_dir}"
+                                             if ckpt is not None else "; checkpoints off"))
   base_key = jax.random.key(config.seed)
   stop = min(total, config.stop_after) if config.stop_after else total
+  steps_per_epoch = max(1, len(ds.train) // config.batch_size)
   bar = None
   if config.progress:
     from tqdm.auto import tqdm
     # disable=None: a bar on a terminal, nothing in logs and CI
     bar = tqdm(total=total, initial=start, desc=tag, leave=False, dynamic_ncols=True, disable=None)
   t0, seen = time.perf_counter(), 0
-  for step in range(start, stop):
-    batch = parallel.global_batch(next(it), mesh)
-    metrics = trainer.step(batch, jax.random.fold_in(base_key, step))
-    seen += config.batch_size
-    if (step + 1) % config.log_every == 0 or step + 1 == stop:
-      m = {k: float(v) for k, v in jax.device_get(metrics).items()}
-      history.append({"step": step + 1, **m})
+  first_bad = jnp.asarray(-1, jnp.int32)  # the first step whose loss was not finite, on device
+
+  def check_finite():
+    bad = int(first_bad)
+    if bad >= 0:
+      kept = ckpt.steps() if ckpt is not None else []
+      raise FloatingPointError(
+          f"[{tag}] the training loss is not finite at step {bad}; stopped. "
+          + (f"The checkpoints before it are kept ({ckpt_dir}, steps {kept}); " if kept else "")
+          + "lower the learning rate, check the data for NaN/inf, or resume from a checkpoint.")
+
+  try:
+    for step in range(start, stop):
+      batch = parallel.global_batch(next(it), mesh)
+      metrics = trainer.step(batch, jax.random.fold_in(base_key, step))
+      first_bad = jnp.where((first_bad < 0) & ~jnp.isfinite(metrics["loss"]), step + 1, first_bad)
+      seen += config.batch_size
+      end_of_epoch = (step + 1) % steps_per_epoch == 0
+      if (step + 1) % config.log_every == 0 or step + 1 == stop or end_of_epoch:
+        check_finite()
+        m = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        rate = seen / (time.perf_counter() - t0)
+        if on_epoch is not None and (end_of_epoch or step + 1 == stop):
+          m["test_accuracy"] = float(on_epoch(trainer.model()))
+        history.append({"step": step + 1, **m})
+        if bar is not None:
+          bar.set_postfix(loss=f"{m['loss']:.3f}", acc=f"{m['accuracy']:.3f}", img_s=f"{rate:.0f}")
+        if end_of_epoch or step + 1 == stop:
+          _log_epoch(tag, (step + 1) / steps_per_epoch, step + 1, m, rate)
       if bar is not None:
-        bar.set_postfix(loss=f"{m['loss']:.3f}", acc=f"{m['accuracy']:.3f}",
-                        img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+        bar.update(1)
+      if ckpt is not None and ((step + 1) % every == 0 or step + 1 == stop):
+        check_finite()  # never save a state that has seen a non-finite loss
+        ckpt.save(step + 1, trainer.state, {"data": it.get_state(), "history": history})
+    check_finite()
+  finally:
     if bar is not None:
-      bar.update(1)
-    if ckpt is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == stop):
-      ckpt.save(step + 1, trainer.state, {"data": it.get_state(), "history": history})
-  if bar is not None:
-    bar.close()
-  if ckpt is not None:
-    ckpt.close()
+      bar.close()
+    if ckpt is not None:
+      ckpt.close()
   return trainer.model(), history, trainer
 
 
-def _accuracy(model, split, T: int | None, batch_size=500) -> float:
+def _log_epoch(tag, epoch, step, m, rate):
+  """One line per epoch through absl logging (shown whether or not stdout is a terminal)."""
+  from absl import logging
+  extra = "".join(f", {k} {v:.4g}" for k, v in m.items() if k not in ("loss", "accuracy"))
+  logging.info("[%s] epoch %.0f (step %d): loss %.4f, train accuracy %.3f%s, %.0f images/s",
+               tag, epoch, step, m["loss"], m["accuracy"], extra, rate)
+
+
+def validate_config(config) -> None:
+  """Raise with the fix for settings the training program cannot run with."""
+  for key, low in (("batch_size", 1), ("log_every", 1), ("eval_batch_size", 1)):
+    if int(config[key]) < low:
+      raise ValueError(f"config.{key} must be ≥ {low}, got {config[key]}.")
+  Ts = [int(t) for t in config.eval_T]
+  if not Ts or min(Ts) < 1:
+    raise ValueError(f"config.eval_T must list time steps ≥ 1, got {tuple(config.eval_T)}.")
+  if config.num_steps < 0 or config.stop_after < 0 or config.epochs <= 0 and not config.num_steps:
+    raise ValueError("config.num_steps and stop_after must be ≥ 0, and epochs > 0 unless num_steps is set.")
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "T"))
+def _predict(graphdef, state, x, *, T):
+  net = nnx.merge(graphdef, state)
+  if T is not None:
+    return jnp.argmax(simulate.run(net, x, T=T).outputs.mean(0), -1)
+  return jnp.argmax(net(x), -1)
+
+
+def _accuracy(model, split, T: int | None, batch_size=500, to_spiking=None) -> float:
   """Test accuracy of the network as trained (eval mode: BN running statistics,
-  no training noise); a spiking net is read out as the mean over its T steps."""
-  m = nnx.clone(model)
+  no training noise); a spiking net is read out as the mean over its T steps.
+  ``to_spiking``: the method's own map to the net it trains (SNN2ANN's SNN branch).
+  One compiled function per model structure, T and batch size (reused across calls)."""
+  m = nnx.clone(model if to_spiking is None else to_spiking(model))
   m.eval()
   graphdef, state = nnx.split(m)
-
-  def predict(s, x):
-    net = nnx.merge(graphdef, s)
-    if T is not None:
-      return jnp.argmax(simulate.run(net, x, T=T).outputs.mean(0), -1)
-    return jnp.argmax(net(x), -1)
-
-  f = jax.jit(predict)
-  correct = sum(int((np.asarray(f(state, split.images[i:i + batch_size])) ==
-                     split.labels[i:i + batch_size]).sum()) for i in range(0, len(split), batch_size))
-  return correct / len(split)
+  n, correct = len(split), 0
+  bs = min(batch_size, n)
+  for i in range(0, n, bs):
+    x, y = split.images[i:i + bs], split.labels[i:i + bs]
+    k = len(x)
+    if k < bs:  # pad: one shape, one compilation
+      x = np.concatenate([x, np.zeros((bs - k,) + x.shape[1:], x.dtype)])
+    correct += int((np.asarray(_predict(graphdef, state, jnp.asarray(x), T=T))[:k] == y).sum())
+  return correct / n
 
 
 def to_snn(model, recipe: common.Recipe, config, ds, *, v0=None):
@@ -237,49 +334,225 @@ def _snn_eval(snn, split, Ts, config, readout_decay=None) -> dict:
   return r
 
 
+#: Config fields that shape the trained state: a resume with any of them changed is refused.
+STATE_KEYS = ("method", "model", "model_kwargs", "hidden", "norm", "dataset", "optimizer", "levels",
+              "smu", "noise.learn_threshold", "batch_size", "seed")
+
+
+def _flat(d, prefix=""):
+  out = {}
+  for k, v in d.items():
+    key = f"{prefix}{k}"
+    if isinstance(v, dict) and k != "model_kwargs":
+      out.update(_flat(v, key + "."))
+    else:
+      out[key] = v
+  return out
+
+
+def check_resume_config(config, saved: dict, log=print) -> None:
+  """Refuse a resume whose config differs in a state-shaping field; warn about the others."""
+  now, before = _flat(json.loads(config.to_json_best_effort())), _flat(saved)
+  differ = sorted(k for k in set(now) | set(before) if now.get(k) != before.get(k))
+  shaping = [k for k in differ if k in STATE_KEYS]
+  if shaping:
+    raise ValueError("cannot resume: the config differs from the one that wrote this workdir in "
+                     + ", ".join(f"{k} ({before.get(k)!r} → {now.get(k)!r})" for k in shaping)
+                     + "; resume with the original settings or use another --workdir. Nothing was changed.")
+  if differ:
+    log("resuming with changed settings (the state is compatible): "
+        + ", ".join(f"{k} {before.get(k)!r} → {now.get(k)!r}" for k in differ))
+
+
+def _prepare_workdir(workdir: str) -> None:
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise NotADirectoryError(f"--workdir {workdir!r} is a file; give a directory (it is created if missing).")
+  os.makedirs(workdir, exist_ok=True)
+
+
+def check_dataset(ds: data.Dataset) -> None:
+  """Check the in-memory splits once: finite images, labels in ``[0, num_classes)``."""
+  from snnjax import _checks
+  for name, split in (("train", ds.train), ("test", ds.test)):
+    if isinstance(split, data.Split):
+      _checks.check_images(split.images, f"{ds.name} {name} images")
+      _checks.check_labels(split.labels, len(split.images), ds.num_classes, f"{ds.name} {name} labels")
+
+
+def run_info() -> dict:
+  """Versions, device and commit, for results.json."""
+  import importlib.metadata as md
+  import subprocess
+  versions = {}
+  for pkg in ("snnjax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy"):
+    try:
+      versions[pkg] = md.version(pkg)
+    except md.PackageNotFoundError:
+      versions[pkg] = None
+  commit = None
+  try:
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                            cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or None
+  except (OSError, subprocess.SubprocessError):
+    pass
+  d = jax.devices()
+  return {"versions": versions, "device": {"platform": d[0].platform,
+                                           "kind": getattr(d[0], "device_kind", ""), "count": len(d),
+                                           "processes": jax.process_count()}, "commit": commit}
+
+
 def train_and_evaluate(config, workdir: str, *, resume: bool = False, log=print,
                        dataset: data.Dataset | None = None) -> dict:
   """Train by ``config.method``, convert, evaluate at ``config.eval_T``; write outputs.
 
-  ``dataset`` (e.g. :func:`snnjax.data.from_arrays` over your own arrays)
-  replaces ``config.dataset``; it goes through the same pipeline.
+  Writes ``workdir/config.json``, checkpoints, the trained model
+  (``workdir/model``, loadable with :func:`load_model`), ``results.json`` and
+  plots. A lock file keeps a second run out of the workdir; a resume whose
+  config differs in a field that shapes the state is refused before anything
+  is touched. ``dataset`` (e.g. :func:`snnjax.data.from_arrays` over your own
+  arrays) replaces ``config.dataset``; it goes through the same pipeline.
   """
   t_start = time.perf_counter()
-  os.makedirs(workdir, exist_ok=True)
-  ds = dataset or data.load(config.dataset, data_dir=config.data_dir or None, download=config.download)
-  test = _arrays(ds, ds.test, config.eval_examples)
-  recipe = recipe_for(config)
-  model, history, trainer = train_model(config, ds, recipe, workdir, resume=resume, tag=config.method)
-  if config.stop_after and config.stop_after < _steps(config, len(ds.train)):
-    return {"stopped_at": config.stop_after, "params": trainer.state["params"], "history": history}
-  Ts = sorted(set(int(t) for t in config.eval_T))
-  results: dict[str, Any] = {"method": config.method, "dataset": ds.name, "model": config.model,
-                             "history": history}
-  results["trained_accuracy"] = _accuracy(model, test, recipe.train_T)
-  r = _snn_eval(to_snn(model, recipe, config, ds), test, Ts, config, recipe.readout_decay)
-  results.update(snn_accuracy=r["by_T"], accuracy_every_t=r["accuracy"], firing_rates=r["firing_rates"],
-                 sops=r["sops_per_image"], macs=r["macs_per_image"], energy_j=r["energy_j_per_image"])
-  if "trace_by_T" in r:  # the method's second read-out, W_o·â[T] + b_o
-    results["snn_accuracy_trace_readout"] = r["trace_by_T"]
-  if config.compare_maxnorm:
-    base = recipe_for(config, config.baseline)
-    relu_model, _, _ = train_model(config, ds, base, workdir, resume=resume, tag="ann_baseline")
-    results["ann_accuracy"] = _accuracy(relu_model, test, base.train_T)
-    results["maxnorm_snn_accuracy"] = _snn_eval(to_snn(relu_model, base, config, ds), test, Ts,
-                                                config)["by_T"]
-    results["maxnorm_half_snn_accuracy"] = _snn_eval(to_snn(relu_model, base, config, ds, v0="half"),
-                                                     test, Ts, config)["by_T"]
-  results["wall_seconds"] = time.perf_counter() - t_start
-  results["train_step_traces"] = trainer.traces
-  results["config"] = json.loads(config.to_json_best_effort())
-  with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump(results, f, indent=1)
-  if config.plots:
-    _plots(results, workdir)
+  validate_config(config)
+  _prepare_workdir(workdir)
+  with checkpoint.WorkdirLock(workdir, report=log):
+    saved_cfg = os.path.join(workdir, "config.json")
+    if resume and os.path.exists(saved_cfg):
+      check_resume_config(config, json.load(open(saved_cfg)), log)
+    ds = dataset or data.load(config.dataset, data_dir=config.data_dir or None, download=config.download)
+    check_dataset(ds)
+    with open(saved_cfg, "w") as f:
+      f.write(config.to_json_best_effort(indent=1))
+    test = _arrays(ds, ds.test, config.eval_examples, config)
+    recipe = recipe_for(config)
+    probe = _arrays(ds, ds.test, config.epoch_eval_examples, config) if config.epoch_eval_examples else None
+    on_epoch = (lambda m: _accuracy(m, probe, recipe.train_T, to_spiking=recipe.to_spiking)) if probe else None
+    model, history, trainer = train_model(config, ds, recipe, workdir, resume=resume, tag=config.method,
+                                          log=log, on_epoch=on_epoch)
+    if config.stop_after and config.stop_after < _steps(config, len(ds.train)):
+      return {"stopped_at": config.stop_after, "params": trainer.state["params"], "history": history}
+    save_model(model, os.path.join(workdir, "model"), shape=ds.shape, num_classes=ds.num_classes)
+    Ts = sorted(set(int(t) for t in config.eval_T))
+    results: dict[str, Any] = {"method": config.method, "dataset": ds.name, "model": config.model,
+                               "history": history}
+    results["trained_accuracy"] = _accuracy(model, test, recipe.train_T, to_spiking=recipe.to_spiking)
+    results.update(evaluate_model(model, recipe, config, ds, test, Ts))
+    if config.compare_maxnorm:
+      base = recipe_for(config, config.baseline)
+      on_base = (lambda m: _accuracy(m, probe, base.train_T)) if probe else None
+      relu_model, results["ann_history"], _ = train_model(config, ds, base, workdir, resume=resume,
+                                                          tag="ann_baseline", log=log, on_epoch=on_base)
+      results["ann_accuracy"] = _accuracy(relu_model, test, base.train_T)
+      classic = _snn_eval(to_snn(relu_model, base, config, ds), test, Ts, config)
+      results["maxnorm_snn_accuracy"] = classic["by_T"]
+      results["maxnorm_firing_rates"] = classic["firing_rates"]
+      results["maxnorm_half_snn_accuracy"] = _snn_eval(to_snn(relu_model, base, config, ds, v0="half"),
+                                                       test, Ts, config)["by_T"]
+    results["wall_seconds"] = time.perf_counter() - t_start
+    results["train_step_traces"] = trainer.traces
+    results["config"] = json.loads(config.to_json_best_effort())
+    results["run"] = run_info()
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+      json.dump(results, f, indent=1)
+    if config.plots:
+      results["plots"] = plot_results(results, workdir)
   return results
 
 
-def _arrays(ds, split, limit: int = 0) -> data.Split:
+def evaluate_saved(workdir: str, *, eval_T=None, v0=None, out_dir: str | None = None) -> dict:
+  """Evaluate a finished run's saved model again, at ``eval_T`` and/or with initial potential
+  ``v0`` (for converted nets), without retraining; writes ``results.json`` and plots to
+  ``out_dir`` (default ``workdir/evaluate``)."""
+  model, config = load_model(workdir)
+  if eval_T:
+    with config.unlocked():
+      config.eval_T = tuple(int(t) for t in eval_T)
+  validate_config(config)
+  ds = data.load(config.dataset, data_dir=config.data_dir or None, download=False)
+  check_dataset(ds)
+  test = _arrays(ds, ds.test, config.eval_examples, config)
+  recipe = recipe_for(config)
+  Ts = sorted(set(int(t) for t in config.eval_T))
+  t0 = time.perf_counter()
+  results = {"method": config.method, "dataset": ds.name, "model": config.model, "history": [],
+             "trained_accuracy": _accuracy(model, test, recipe.train_T, to_spiking=recipe.to_spiking)}
+  results.update(evaluate_model(model, recipe, config, ds, test, Ts, v0=v0))
+  results.update(wall_seconds=time.perf_counter() - t0, v0=v0, source=os.path.abspath(workdir),
+                 config=json.loads(config.to_json_best_effort()), run=run_info())
+  out_dir = out_dir or os.path.join(workdir, "evaluate")
+  os.makedirs(out_dir, exist_ok=True)
+  with open(os.path.join(out_dir, "results.json"), "w") as f:
+    json.dump(results, f, indent=1)
+  results["plots"] = plot_results(dict(results, history=_saved_history(workdir)), out_dir)
+  return results
+
+
+def _saved_history(workdir):
+  p = os.path.join(workdir, "results.json")
+  return json.load(open(p)).get("history", []) if os.path.exists(p) else []
+
+
+def evaluate_model(model, recipe, config, ds, test, Ts, v0=None) -> dict:
+  """The spiking net's accuracy at every T, firing rates, spikes, SOPs and energy (results.json keys)."""
+  r = _snn_eval(to_snn(model, recipe, config, ds, v0=v0), test, Ts, config, recipe.readout_decay)
+  out = dict(snn_accuracy=r["by_T"], accuracy_every_t=r["accuracy"], firing_rates=r["firing_rates"],
+             spikes_per_image=r["spikes_per_image"], sops=r["sops_per_image"], macs=r["macs_per_image"],
+             energy_j=r["energy_j_per_image"])
+  if "trace_by_T" in r:  # the method's second read-out, W_o·â[T] + b_o
+    out["snn_accuracy_trace_readout"] = r["trace_by_T"]
+  return out
+
+
+def save_model(model, path: str, *, shape, num_classes: int) -> None:
+  """Save a trained model's parameters and statistics (an orbax checkpoint at ``path``), and the
+  input shape and number of classes it was built for (``path.json``)."""
+  import shutil
+
+  import orbax.checkpoint as ocp
+  path = os.path.abspath(path)
+  if os.path.exists(path):
+    shutil.rmtree(path)
+  state = nnx.to_pure_dict(nnx.state(model, (nnx.Param, nnx.BatchStat)))
+  ckptr = ocp.StandardCheckpointer()
+  ckptr.save(path, jax.device_get(state))
+  ckptr.wait_until_finished()
+  with open(path + ".json", "w") as f:
+    json.dump({"shape": list(shape), "num_classes": int(num_classes)}, f)
+
+
+def load_model(workdir: str, config=None):
+  """The model a run in ``workdir`` trained: rebuilt from its ``config.json`` and filled from
+  ``workdir/model``. Returns ``(model, config)``."""
+  import ml_collections
+  import orbax.checkpoint as ocp
+  if config is None:
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+      raise FileNotFoundError(f"{path} not found: is {workdir!r} the workdir of a finished run?")
+    config = ml_collections.ConfigDict(json.load(open(path)))
+  meta_path = os.path.join(workdir, "model.json")
+  if not os.path.exists(meta_path):
+    raise FileNotFoundError(f"{meta_path} not found: the run in {workdir!r} saved no model (did it finish?).")
+  meta = json.load(open(meta_path))
+  shape_only = types.SimpleNamespace(shape=tuple(meta["shape"]), num_classes=meta["num_classes"])
+  recipe = recipe_for(config)
+  model = build_model(config, shape_only, recipe.act)
+  state = nnx.state(model, (nnx.Param, nnx.BatchStat))
+  target = nnx.to_pure_dict(state)
+  restored = ocp.StandardCheckpointer().restore(os.path.abspath(os.path.join(workdir, "model")),
+                                                jax.tree.map(ocp.utils.to_shape_dtype_struct, target))
+  nnx.replace_by_pure_dict(state, restored)
+  nnx.update(model, state)
+  return model, config
+
+
+def _normalization(config, ds):
+  """The config's per-channel (mean, std) if set, else the dataset's standard one."""
+  return tuple(map(tuple, config.normalization)) if config.get("normalization") else \
+      data.NORMALIZATION.get(ds.name)
+
+
+def _arrays(ds, split, limit: int = 0, config=None) -> data.Split:
   """A split as normalised in-memory arrays (the first ``limit`` examples if > 0)."""
   n = min(len(split), limit) if limit else len(split)
   if isinstance(split, data.Split):
@@ -287,47 +560,40 @@ def _arrays(ds, split, limit: int = 0) -> data.Split:
   else:
     exs = [split[i] for i in range(n)]
     images, labels = np.stack([e["image"] for e in exs]), np.stack([e["label"] for e in exs])
-  return data.Split(data.normalize(images, data.NORMALIZATION.get(ds.name)), labels)
+  norm = data.NORMALIZATION.get(ds.name) if config is None else _normalization(config, ds)
+  return data.Split(data.normalize(images, norm), labels)
 
 
 def _calib_batches(ds, config):
-  train = _arrays(ds, ds.train, config.calib_batches * config.batch_size)
+  train = _arrays(ds, ds.train, config.calib_batches * config.batch_size, config)
   return [train.images[i:i + config.batch_size] for i in range(0, len(train), config.batch_size)]
 
 
-def _plots(results, workdir):
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  Ts = [int(t) for t in results["snn_accuracy"]]
-  fig, ax = plt.subplots(figsize=(5, 3.5))
-  ax.plot(Ts, [100 * v for v in results["snn_accuracy"].values()], "o-", label=f"{results['method']} → SNN")
-  for key, label in (("maxnorm_snn_accuracy", "classic conversion (v0=0)"),
-                     ("maxnorm_half_snn_accuracy", "classic conversion (v0=θ/2)")):
-    if key in results:
-      ax.plot(Ts, [100 * v for v in results[key].values()], "s--", label=label)
-  ax.axhline(100 * results["trained_accuracy"], color="gray", ls=":", label="trained net")
-  ax.set(xscale="log", xlabel="time steps T", ylabel="test accuracy (%)", title=results["dataset"])
-  ax.set_xticks(Ts, [str(t) for t in Ts])
-  ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, "accuracy_vs_T.png"), dpi=120)
-  fig, ax = plt.subplots(figsize=(5, 3))
-  rates = results["firing_rates"]
-  ax.bar(range(len(rates)), list(rates.values()))
-  ax.set_xticks(range(len(rates)), list(rates), rotation=45, ha="right", fontsize=7)
-  ax.set(ylabel="spikes / neuron / step", title="firing rates")
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, "firing_rates.png"), dpi=120)
-  fig, ax = plt.subplots(figsize=(5, 3))
-  h = results["history"]
-  ax.plot([r["step"] for r in h], [r["loss"] for r in h], label="loss")
-  ax2 = ax.twinx()
-  ax2.plot([r["step"] for r in h], [r["accuracy"] for r in h], color="C1", label="train acc")
-  ax.set(xlabel="step", ylabel="loss", title="training")
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, "training_curve.png"), dpi=120)
-  plt.close("all")
+def plot_results(results, workdir) -> list[str]:
+  """accuracy_vs_T.png, firing_rates.png, training_curve.png; returns their paths."""
+  from snnjax import plots
+  title = f"{results['dataset']} · {results['model']} · {results['method']}"
+  curves = {f"{results['method']} → SNN": results["snn_accuracy"]}
+  if "snn_accuracy_trace_readout" in results:
+    curves[f"{results['method']} → SNN, W·â+b read-out"] = results["snn_accuracy_trace_readout"]
+  if "maxnorm_snn_accuracy" in results:
+    curves["ReLU ANN → SNN, classic (v0=0)"] = results["maxnorm_snn_accuracy"]
+    curves["ReLU ANN → SNN, classic (v0=θ/2)"] = results["maxnorm_half_snn_accuracy"]
+  refs = {f"{results['method']} as trained": results["trained_accuracy"]}
+  if "ann_accuracy" in results:
+    refs["ReLU ANN"] = results["ann_accuracy"]
+  paths = [os.path.join(workdir, n) for n in ("accuracy_vs_T.png", "firing_rates.png", "training_curve.png")]
+  plots.accuracy_vs_T(curves, refs, title=title, path=paths[0])
+  rates = {f"{results['method']} → SNN": results["firing_rates"]}
+  if "maxnorm_firing_rates" in results:
+    rates["ReLU ANN → SNN, classic"] = results["maxnorm_firing_rates"]
+  T = max(int(t) for t in results["snn_accuracy"])
+  plots.firing_rates(rates, title=f"{title}, T = {T}", path=paths[1])
+  runs = {results["method"]: results["history"]}
+  if "ann_history" in results:
+    runs["ReLU ANN (baseline)"] = results["ann_history"]
+  plots.training_curves(runs, title=title, path=paths[2])
+  return paths
 
 
 def format_table(results: dict) -> str:

@@ -14,6 +14,7 @@ def base(method: str) -> ml_collections.ConfigDict:
   c.data_dir = ""              # tfds data_dir (ArrayRecord); empty: tfds default
   c.download = False           # never touch the network unless asked
   c.augment = False            # random crop (pad 4) + horizontal flip, on device (CIFAR)
+  c.normalization = ()         # ((mean...), (std...)) per channel; empty: the dataset's standard one
   # model
   c.model = "mlp"              # a name in snnjax.nn: mlp, small_cnn, cnn4, vgg16, resnet18, ...
   c.hidden = (256,) * 6        # mlp only
@@ -35,6 +36,7 @@ def base(method: str) -> ml_collections.ConfigDict:
   c.eval_way = "auto"          # layer | step | auto (step on CPU, layer on accelerators)
   c.eval_batch_size = 500
   c.eval_examples = 0          # > 0: evaluate on the first N test examples only
+  c.epoch_eval_examples = 1000  # test accuracy of the trained net after every epoch on N examples (0: off)
   c.percentile = 99.9          # calibrated conversion (ReLU sites)
   c.calib_batches = 10
   c.compare_maxnorm = False    # also train config.baseline and convert it the classic way
@@ -43,7 +45,7 @@ def base(method: str) -> ml_collections.ConfigDict:
   c.num_devices = 0            # 0: all local devices
   c.multihost = False
   c.log_every = 10
-  c.checkpoint_every = 0       # steps; 0: no checkpoints
+  c.checkpoint_every = -1      # steps between checkpoints; -1: once per epoch; 0: never
   c.progress = True
   c.plots = True
   # the method's own knobs (snnjax.methods.<method>.DEFAULTS)
