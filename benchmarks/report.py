@@ -120,14 +120,19 @@ def speed_section():
     Ts = sorted({r["T"] for r in mem})
     names = list(dict.fromkeys(r["name"] for r in mem))
     out += ["", "### Online training: memory of one training step vs T (MiB, compiled)", "",
-            f"Device: {rows[0]['device']}; `python -m benchmarks.online`.", "",
-            "| model | method | " + " | ".join(f"T={t}" for t in Ts) + " | T=32 / T=1 |",
-            "|---|---|" + "---|" * (len(Ts) + 1)]
+            f"Device: {rows[0]['device']}; `python -m benchmarks.online`. The time loop as `lax.scan` "
+            "(the accelerator default) and as a Python loop (the CPU default: XLA:CPU differentiates "
+            "convolutions inside loops slowly).", "",
+            "| model | loop | method | " + " | ".join(f"T={t}" for t in Ts) + " | T=32 / T=1 |",
+            "|---|---|---|" + "---|" * (len(Ts) + 1)]
     for model in dict.fromkeys(r["model"] for r in mem):
-      for name in names:
-        v = {r["T"]: r["peak_bytes"] for r in mem if r["model"] == model and r["name"] == name}
-        out.append(f"| {model} | {name} | " + " | ".join(f"{v[t] / 2**20:.1f}" for t in Ts) +
-                   f" | {v[max(Ts)] / v[min(Ts)]:.2f} |")
+      for loop in dict.fromkeys(r.get("loop", "scan") for r in mem):
+        for name in names:
+          v = {r["T"]: r["peak_bytes"] for r in mem
+               if r["model"] == model and r["name"] == name and r.get("loop", "scan") == loop}
+          if v:
+            out.append(f"| {model} | {loop} | {name} | " + " | ".join(f"{v[t] / 2**20:.1f}" for t in Ts) +
+                       f" | {v[max(Ts)] / v[min(Ts)]:.2f} |")
     tim = [r for r in rows if r["kind"] == "time"]
     out += ["", "Time and memory of one training step at T = 6:", "",
             "| model | method | median ms | MiB |", "|---|---|---|---|"]

@@ -6,11 +6,17 @@ axis with :func:`jax.lax.scan`. Nothing here depends on Flax.
 
 Dynamics (``λ`` is the leak, 1 for IF)::
 
-    u[t] = λ·v[t−1] + x[t]                   charge (SpikingJelly decay_input=False)
+    u[t] = λ·v[t−1] + (1 − λ)·v_rest + x[t]          charge (decay_input=False, the default)
+    u[t] = v[t−1] + (1 − λ)·(x[t] − (v[t−1] − v_rest)) charge with decay_input=True (SpikingJelly's default)
     s[t] = H(u[t] − θ)                       fire (u ≥ θ, or u > θ when strict)
-    v[t] = u[t] − θ·s[t]                     soft reset (reset by subtraction)
+    v[t] = u[t] − R·s[t]                     soft reset (reset by subtraction of R, θ by default)
     v[t] = u[t]·(1 − s[t]) + v_reset·s[t]    hard reset
     out  = s[t]  or  θ·s[t]                  spike amplitude 1 or θ
+
+``v_rest`` (the potential the leak pulls towards, 0 by default) is separate
+from ``v_reset`` (where a hard reset puts the neuron) and ``R`` (what a soft
+reset removes) from θ, so the neurons of other libraries can be written
+exactly (:mod:`snnjax.presets`).
 
 References:
   [Gerstner et al., 2014](https://neuronaldynamics.epfl.ch/online/Ch1.S3.html), "Neuronal
@@ -54,6 +60,8 @@ class NeuronSpec:
     amplitude: output ``"one"`` (0/1 spikes) or ``"threshold"`` (θ·s, the
       weighted spike used by the conversion methods).
     surrogate: backward of the Heaviside step.
+    decay_input: the input is leaked too, ``u = v + (1 − λ)(x − (v − v_rest))``
+      (SpikingJelly's ``decay_input=True``); no effect on IF neurons (λ = 1).
   """
 
   reset: Literal["soft", "hard"] = "soft"
@@ -61,6 +69,7 @@ class NeuronSpec:
   detach_reset: bool = False
   amplitude: Literal["one", "threshold"] = "one"
   surrogate: Surrogate = Surrogate()
+  decay_input: bool = False
 
   def __post_init__(self):
     if self.reset not in ("soft", "hard"):
@@ -82,6 +91,8 @@ class NeuronParams(NamedTuple):
   decay: Array
   v_reset: Array
   spec: NeuronSpec
+  v_rest: Array | None = None        # leak target (None: 0)
+  reset_amount: Array | None = None  # what a soft reset subtracts (None: θ)
 
 
 class NeuronState(NamedTuple):
@@ -90,32 +101,41 @@ class NeuronState(NamedTuple):
   v: Array
 
 
-def _make(threshold, decay, v_reset, spec, dtype) -> NeuronParams:
+def _make(threshold, decay, v_reset, spec, dtype, v_rest=None, reset_amount=None) -> NeuronParams:
   _checks.check_threshold(threshold)
   decay = jnp.asarray(decay, dtype)
   if _checks.is_concrete(decay) and not bool(jnp.all((decay >= 0) & (decay <= 1))):
     raise ValueError("leak factor λ must lie in [0, 1] (λ = 1 − 1/τ with τ ≥ 1).")
-  return NeuronParams(jnp.asarray(threshold, dtype), decay, jnp.asarray(v_reset, dtype), spec)
+  opt = lambda a: None if a is None else jnp.asarray(a, dtype)
+  return NeuronParams(jnp.asarray(threshold, dtype), decay, jnp.asarray(v_reset, dtype), spec,
+                      opt(v_rest), opt(reset_amount))
 
 
 def if_neuron(threshold=1.0, *, reset: Literal["soft", "hard"] = "soft", v_reset=0.0,
               strict: bool = False, detach_reset: bool = False,
               amplitude: Literal["one", "threshold"] = "one",
-              surrogate: str | Surrogate | None = "sigmoid", dtype=jnp.float32) -> NeuronParams:
-  """Integrate-and-fire neuron (no leak)."""
+              surrogate: str | Surrogate | None = "sigmoid", reset_amount=None,
+              dtype=jnp.float32) -> NeuronParams:
+  """Integrate-and-fire neuron (no leak); ``reset_amount``: what a soft reset subtracts (θ)."""
   spec = NeuronSpec(reset, strict, detach_reset, amplitude, get_surrogate(surrogate))
-  return _make(threshold, 1.0, v_reset, spec, dtype)
+  return _make(threshold, 1.0, v_reset, spec, dtype, reset_amount=reset_amount)
 
 
 def lif_neuron(tau=2.0, threshold=1.0, *, reset: Literal["soft", "hard"] = "soft", v_reset=0.0,
                strict: bool = False, detach_reset: bool = False,
                amplitude: Literal["one", "threshold"] = "one",
-               surrogate: str | Surrogate | None = "sigmoid", dtype=jnp.float32) -> NeuronParams:
-  """Leaky integrate-and-fire, ``λ = 1 − 1/τ`` (τ=2 → λ=0.5)."""
+               surrogate: str | Surrogate | None = "sigmoid", decay_input: bool = False,
+               v_rest=None, reset_amount=None, dtype=jnp.float32) -> NeuronParams:
+  """Leaky integrate-and-fire, ``λ = 1 − 1/τ`` (τ=2 → λ=0.5).
+
+  ``decay_input``: leak the input too (SpikingJelly's default); ``v_rest``: the
+  potential the leak pulls towards (0); ``reset_amount``: what a soft reset
+  subtracts (θ).
+  """
   if not tau >= 1:
     raise ValueError(f"tau must be ≥ 1 (λ = 1 − 1/τ in [0, 1)), got {tau}.")
-  spec = NeuronSpec(reset, strict, detach_reset, amplitude, get_surrogate(surrogate))
-  return _make(threshold, 1.0 - 1.0 / tau, v_reset, spec, dtype)
+  spec = NeuronSpec(reset, strict, detach_reset, amplitude, get_surrogate(surrogate), decay_input)
+  return _make(threshold, 1.0 - 1.0 / tau, v_reset, spec, dtype, v_rest, reset_amount)
 
 
 def leak_from_logit(w: Array) -> Array:
@@ -198,11 +218,20 @@ def advance(params: NeuronParams, state: NeuronState, x: Array):
   """
   spec = params.spec
   theta = params.threshold.astype(x.dtype)
-  u = params.decay.astype(x.dtype) * state.v + x
+  lam = params.decay.astype(x.dtype)
+  rest = None if params.v_rest is None else params.v_rest.astype(x.dtype)
+  if spec.decay_input:
+    target = state.v if rest is None else state.v - rest
+    u = state.v + (1 - lam) * (x - target)
+  elif rest is None:
+    u = lam * state.v + x
+  else:
+    u = lam * state.v + (1 - lam) * rest + x
   s = spike(u - theta, spec.surrogate, strict=spec.strict)
   s_r = jax.lax.stop_gradient(s) if spec.detach_reset else s
   if spec.reset == "soft":
-    v = u - theta * s_r
+    amount = theta if params.reset_amount is None else params.reset_amount.astype(x.dtype)
+    v = u - amount * s_r
   else:
     v = u * (1 - s_r) + params.v_reset.astype(x.dtype) * s_r
   out = theta * s if spec.amplitude == "threshold" else s

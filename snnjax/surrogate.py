@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-__all__ = ["Surrogate", "SURROGATES", "get_surrogate", "spike", "derivative"]
+__all__ = ["Surrogate", "SURROGATES", "get_surrogate", "spike", "derivative", "primitive"]
 
 
 def _sigmoid(x, a):
@@ -154,3 +154,29 @@ def spike(x: Float[Array, "*shape"], surrogate: str | Surrogate | None = None,
 def derivative(x: Array, surrogate: str | Surrogate | None = None) -> Array:
   """The surrogate derivative alone (for plots and tests)."""
   return get_surrogate(surrogate).derivative(x)
+
+
+def _primitives():
+  erf = jax.scipy.special.erf
+  return {
+      "sigmoid": lambda x, a: jax.nn.sigmoid(a * x),
+      "atan": lambda x, a: jnp.arctan(math.pi / 2 * a * x) / math.pi + 0.5,
+      "triangle": lambda x, a: jnp.where(x < -a, 0.0, jnp.where(x > a, 1.0, jnp.where(
+          x < 0, (x + a) ** 2 / (2 * a * a), 1 - (a - x) ** 2 / (2 * a * a)))).astype(x.dtype),
+      "rectangle": lambda x, a: jnp.clip(x / a + 0.5, 0, 1),
+      "fast_sigmoid": lambda x, a: x / (1 + a * jnp.abs(x)) + 0.5,
+      "erf": lambda x, a: (1 + erf(a * x)) / 2,
+      "straight_through": lambda x, a: x + 0.5,
+  }
+
+
+def primitive(x: Float[Array, "*shape"], surrogate: str | Surrogate | None = None) -> Float[Array, "*shape"]:
+  """The smooth function ``g`` whose derivative is the surrogate gradient (``g' = derivative``).
+
+  What SpikingJelly's surrogates compute with ``spiking=False``: a soft step
+  around 0 (``g(0) = ½``). How the widths ``α`` map to SpikingJelly's and
+  snnTorch's arguments is tabulated in ``docs/peers.md`` (e.g. snnjax
+  ``triangle(α)`` = SpikingJelly ``PiecewiseQuadratic(alpha=1/α)``).
+  """
+  s = get_surrogate(surrogate)
+  return _primitives()[s.name](x, jnp.asarray(s.alpha, x.dtype)).astype(x.dtype)

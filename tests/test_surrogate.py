@@ -9,6 +9,7 @@ import pytest
 from scipy.special import expit
 
 import snnjax as sj
+from snnjax import surrogate
 from snnjax.surrogate import SURROGATES, Surrogate
 
 X = np.linspace(-2, 2, 81).astype(np.float32)
@@ -84,3 +85,12 @@ def test_aliases_and_errors():
   # ValueError from the library; TypeError when the jaxtyping runtime checker is on
   with pytest.raises((ValueError, TypeError), match="(?i)float"):
     sj.spike(jnp.arange(3), "sigmoid")
+
+
+@pytest.mark.parametrize("name", list(surrogate.SURROGATES))
+def test_primitive_is_the_antiderivative(name):
+  """``primitive`` is the soft step whose derivative is the surrogate gradient, centred at ½."""
+  x = jnp.linspace(-2.3, 2.3, 47, dtype=jnp.float32)
+  g = jax.vmap(jax.grad(lambda v: surrogate.primitive(v, name)))(x)
+  np.testing.assert_allclose(np.asarray(g), np.asarray(surrogate.derivative(x, name)), rtol=1e-4, atol=1e-5)
+  assert float(surrogate.primitive(jnp.zeros(()), name)) == pytest.approx(0.5, abs=1e-6)

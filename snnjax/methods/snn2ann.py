@@ -414,9 +414,7 @@ def make_step(model: Model, tx, *, T: int, membrane_dropout: float = 0.5, ata_sc
     frozen = nnx.merge(graphdef, jax.lax.stop_gradient(params), stats, rest, copy=True)
     # SNN branch: no gradient, nothing stored across steps but the membranes
     snn = to_spiking(frozen, T=T, membrane_dropout=membrane_dropout)
-    r = simulate.run(snn, x, T=T, way="step", record=("spikes",), rngs=k_snn)
-    counts = {k: jax.lax.stop_gradient(v.sum(0)) for k, v in r.records["spikes"].items()}
-    snn_logits = jax.lax.stop_gradient(r.outputs.mean(0))
+    counts, snn_logits = snn_branch(snn, x, T, k_snn)
 
     def loss_fn(params):
       m = nnx.merge(graphdef, params, stats, rest, copy=True)
@@ -448,6 +446,35 @@ def make_step(model: Model, tx, *, T: int, membrane_dropout: float = 0.5, ata_sc
 
   state = {"params": params0, "stats": stats0, "opt": tx.init(params0)}
   return state, step
+
+
+def snn_branch(snn: Model, x: Array, T: int, key) -> tuple[dict[str, Array], Array]:
+  """Run the SNN branch for T steps: ``(spike counts N per layer, mean logits)``, no gradient.
+
+  A ``lax.scan`` over :func:`snnjax.simulate.stepper`'s ``step`` that keeps
+  only running sums, so its memory does not grow with T.
+  """
+  init, step = simulate.stepper(snn, record=("spikes",))
+  params = jax.lax.stop_gradient(simulate.params(snn))
+  sites = [k for k, _ in simulate.spiking_layers(snn)]
+
+  def body(carry, t):
+    state, counts, total = carry
+    state, y = step(params, state, x, jax.random.fold_in(key, t))
+    counts = {k: counts[k] + _get(state, k, "rec_out") for k in sites}
+    return (state, counts, total + y), None
+
+  state = init(x.shape, x.dtype)
+  zeros = {k: jnp.zeros_like(_get(state, k, "rec_out")) for k in sites}
+  out = jax.eval_shape(lambda s: step(params, s, x, key)[1], state)
+  (_, counts, total), _ = jax.lax.scan(body, (state, zeros, jnp.zeros(out.shape, out.dtype)), jnp.arange(T))
+  return jax.lax.stop_gradient(counts), jax.lax.stop_gradient(total / T)
+
+
+def _get(state, key, name):
+  for k in key.split("/"):
+    state = state[int(k) if k.isdigit() else k]
+  return state[name]
 
 
 def _loss_unavailable(model, batch, rngs=None):

@@ -158,6 +158,8 @@ class SpikingSpec(ActSpec):
     v0: initial potential, ``"zero"``, ``"half"`` (θ/2) or a fraction of θ.
     amplitude: ``"threshold"`` (θ·s, conversion) or ``"one"``.
     per_neuron: one θ per neuron (of the site's feature shape) instead of one per layer.
+    decay_input, v_rest, v_reset, reset_amount: see :mod:`snnjax.neurons`
+      (the options other libraries' neurons need; :mod:`snnjax.presets`).
   """
 
   neuron: Literal["if", "lif"] = "if"
@@ -172,6 +174,24 @@ class SpikingSpec(ActSpec):
   v0: V0 = "zero"
   amplitude: Literal["one", "threshold"] = "threshold"
   per_neuron: bool = False
+  decay_input: bool = False
+  v_rest: float | None = None
+  v_reset: float = 0.0
+  reset_amount: float | None = None
+
+  @classmethod
+  def from_params(cls, params: neurons.NeuronParams, **kw) -> "SpikingSpec":
+    """The spec of a layer of the neurons ``params`` describes (scalar parameters), e.g. a preset."""
+    lam = float(params.decay)
+    sp = params.spec
+    scalar = lambda a: None if a is None else float(a)
+    fields = dict(neuron="if" if lam == 1.0 else "lif", tau=2.0 if lam == 1.0 else 1.0 / (1.0 - lam),
+                  threshold=float(params.threshold), reset=sp.reset, strict=sp.strict,
+                  detach_reset=sp.detach_reset, surrogate=sp.surrogate.name, alpha=sp.surrogate.alpha,
+                  amplitude=sp.amplitude, decay_input=sp.decay_input, v_rest=scalar(params.v_rest),
+                  v_reset=float(params.v_reset), reset_amount=scalar(params.reset_amount))
+    fields.update(kw)
+    return cls(**fields)
 
   def __post_init__(self):
     _checks.check_threshold(self.threshold)
@@ -188,9 +208,10 @@ class SpikingSpec(ActSpec):
 
   def neuron_params(self, threshold) -> neurons.NeuronParams:
     kw = dict(reset=self.reset, strict=self.strict, detach_reset=self.detach_reset,
-              amplitude=self.amplitude, surrogate=get_surrogate(self.surrogate, self.alpha))
+              amplitude=self.amplitude, surrogate=get_surrogate(self.surrogate, self.alpha),
+              v_reset=self.v_reset, reset_amount=self.reset_amount)
     if self.neuron == "lif":
-      p = neurons.lif_neuron(self.tau, 1.0, **kw)
+      p = neurons.lif_neuron(self.tau, 1.0, decay_input=self.decay_input, v_rest=self.v_rest, **kw)
     else:
       p = neurons.if_neuron(1.0, **kw)
     return p._replace(threshold=threshold)
