@@ -410,9 +410,10 @@ def head_path(model: nnx.Module) -> str:
 @functools.partial(jax.jit, static_argnames=("graphdef", "T", "way", "unroll", "readout_decay"))
 def _eval_batch(graphdef, state, x, y, mask, *, T, way, unroll, readout_decay):
   model = nnx.merge(graphdef, state)
-  head = head_path(model)
+  head = head_path(model) if readout_decay is not None else None
   record = ("synapse_inputs",) if readout_decay is not None else ()
-  r = run(model, x, T=T, way=way, unroll=unroll, count=True, mask=mask, record=record, layers=[head])
+  r = run(model, x, T=T, way=way, unroll=unroll, count=True, mask=mask, record=record,
+          layers=None if head is None else [head])
   out = r.outputs
   t = jnp.arange(1, T + 1, dtype=out.dtype).reshape((T,) + (1,) * (out.ndim - 1))
   mean_t = jnp.cumsum(out, axis=0) / t
