@@ -38,6 +38,8 @@ def tree_digest(tree: Any) -> dict[str, str]:
   """SHA-256 of every array leaf (its dtype, shape and bytes), by leaf path."""
   out = {}
   for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+    if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:  # replicated over processes
+      leaf = leaf.addressable_shards[0].data
     a = np.asarray(jax.device_get(leaf))
     h = hashlib.sha256(f"{a.dtype}{a.shape}".encode())
     h.update(np.ascontiguousarray(a).tobytes())
@@ -106,7 +108,7 @@ class Checkpointer:
     os.makedirs(self.quarantine, exist_ok=True)
     for step in steps:
       src = os.path.join(self.directory, str(step))
-      if os.path.exists(src):
+      if os.path.exists(src) and jax.process_index() == 0:  # one process moves, on a shared disk
         dst = os.path.join(self.quarantine, f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
         shutil.move(src, dst)
     self._open()

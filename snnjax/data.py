@@ -265,11 +265,16 @@ class _Normalize:
 
 
 def batches(split, batch_size: int, *, seed: int = 0, shuffle: bool = True, repeat: bool = True,
-            normalization: tuple | None = None, drop_remainder: bool = True):
+            normalization: tuple | None = None, drop_remainder: bool = True, shard_index: int = 0,
+            shard_count: int = 1):
   """A grain iterator of ``{"image", "label"}`` numpy batches.
 
-  The returned iterator has ``get_state()`` / ``set_state(state)``; states are
-  JSON-serialisable, so they go into checkpoints.
+  ``shard_index`` / ``shard_count``: in a run of several processes, each reads
+  only its share of every global batch: process ``p`` takes elements ``p, p +
+  n, p + 2n, …`` of the same shuffled order, so the ``n`` local batches of
+  ``batch_size`` together hold exactly the examples one process would batch
+  with ``n·batch_size``. The returned iterator has ``get_state()`` /
+  ``set_state(state)``; states are JSON-serialisable, so they go into checkpoints.
   """
   try:
     import grain
@@ -285,6 +290,10 @@ def batches(split, batch_size: int, *, seed: int = 0, shuffle: bool = True, repe
     ds = ds.seed(seed).shuffle()
   if repeat:
     ds = ds.repeat()
+  if shard_count > 1:
+    if not 0 <= shard_index < shard_count:
+      raise ValueError(f"shard_index must be in [0, {shard_count}), got {shard_index}.")
+    ds = ds[shard_index::shard_count]
   if normalization:
     ds = ds.map(_Normalize(normalization))
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)

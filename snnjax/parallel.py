@@ -1,7 +1,13 @@
 """Data parallelism: a 1-D device mesh, batch sharded, parameters replicated.
 
-The same code runs on 1 CPU, 8 virtual CPU devices, a GPU or a TPU slice:
-``jax.jit`` with ``NamedSharding`` lets XLA insert the gradient all-reduce.
+The same code runs on 1 CPU, 8 virtual CPU devices, a GPU, a TPU slice or
+several hosts: ``jax.jit`` with ``NamedSharding`` lets XLA insert the gradient
+all-reduce. Several processes (hosts) join through JAX's own distributed
+runtime (:func:`initialize`); each feeds its own shard of every global batch
+(:func:`global_batch`), and the mesh spans every process's devices.
+
+References: JAX's guide to multi-process programs,
+https://docs.jax.dev/en/latest/multi_process.html.
 """
 
 from __future__ import annotations
@@ -11,17 +17,54 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-__all__ = ["make_mesh", "replicated", "data_sharded", "replicate", "global_batch", "check_batch"]
+__all__ = ["initialize", "is_primary", "make_mesh", "replicated", "data_sharded", "replicate",
+           "global_batch", "check_batch", "sum_over_processes", "host_array"]
+
+_initialized = False
+
+
+def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None) -> None:
+  """Join the other processes of a multi-host run (once; later calls do nothing).
+
+  With no arguments JAX reads the cluster from the environment (Cloud TPU
+  slices, SLURM, ...); otherwise give the coordinator ``host:port``, the number
+  of processes and this process's id (or set ``JAX_COORDINATOR_ADDRESS``,
+  ``JAX_NUM_PROCESSES``, ``JAX_PROCESS_ID``). On CPUs the collectives go
+  through gloo. Call it before any other JAX work.
+  """
+  global _initialized
+  if _initialized:
+    return
+  import os
+  coordinator_address = coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS") or None
+  if num_processes is None and os.environ.get("JAX_NUM_PROCESSES"):
+    num_processes = int(os.environ["JAX_NUM_PROCESSES"])
+  if process_id is None and os.environ.get("JAX_PROCESS_ID"):
+    process_id = int(os.environ["JAX_PROCESS_ID"])
+  try:
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  except (AttributeError, KeyError, ValueError):  # no such option on this backend / version
+    pass
+  kw = {}
+  if coordinator_address:
+    kw = dict(coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id)
+  jax.distributed.initialize(**kw)
+  _initialized = True
+
+
+def is_primary() -> bool:
+  """Process 0: the one that writes results, plots and logs in a multi-host run."""
+  return jax.process_index() == 0
 
 
 def make_mesh(num_devices: int | None = None, *, multihost: bool = False) -> Mesh:
-  """A ``("data",)`` mesh over the first ``num_devices`` devices (all by default).
+  """A ``("data",)`` mesh over the first ``num_devices`` devices of all processes (all by default).
 
-  With ``multihost=True`` :func:`jax.distributed.initialize` is called first
-  (cluster settings from the environment, as on Cloud TPU or SLURM).
+  With ``multihost=True`` :func:`initialize` is called first (if it was not).
   """
   if multihost:
-    jax.distributed.initialize()
+    initialize()
   devices = jax.devices()
   n = len(devices) if num_devices in (None, 0) else num_devices
   if not 1 <= n <= len(devices):
@@ -55,3 +98,19 @@ def global_batch(local_batch: dict, mesh: Mesh) -> dict:
   sharding = data_sharded(mesh)
   return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
           for k, v in local_batch.items()}
+
+
+def sum_over_processes(tree):
+  """Sum a pytree of numpy values over all processes (each contributes its own)."""
+  if jax.process_count() == 1:
+    return tree
+  from jax.experimental import multihost_utils
+  gathered = multihost_utils.process_allgather(tree)
+  return jax.tree.map(lambda a: np.asarray(a).sum(0), gathered)
+
+
+def host_array(x) -> np.ndarray:
+  """A numpy copy of ``x``, also when ``x`` is a replicated array spread over several processes."""
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    return np.asarray(x.addressable_shards[0].data)
+  return np.asarray(jax.device_get(x))

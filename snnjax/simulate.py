@@ -429,7 +429,7 @@ def _eval_batch(graphdef, state, x, y, mask, *, T, way, unroll, readout_decay):
 
 def evaluate(model: nnx.Module, images: Shaped[ArrayLike, "n *features"], labels: Shaped[ArrayLike, "..."], *,
              T: int, batch_size: int = 256, way: Way = "auto", unroll: int | bool = 1,
-             readout_decay: float | None = None) -> dict[str, Any]:
+             readout_decay: float | None = None, distributed: bool = False) -> dict[str, Any]:
   """Accuracy at every ``t ≤ T``, firing rates, SOPs and energy, batch by batch.
 
   One compiled function per (model structure, T, batch size, way), reused
@@ -440,6 +440,9 @@ def evaluate(model: nnx.Module, images: Shaped[ArrayLike, "n *features"], labels
     readout_decay: also score the trace read-out ``W_o·â[t] + b_o``, the
       classifier applied to its input accumulated with decay λ (SAF-F's
       read-out: λ = 1 − 1/τ), as ``"accuracy_trace"``.
+    distributed: in a run of several processes, each evaluates its own
+      contiguous share of ``images`` (all processes pass the same arrays) and
+      the counts are summed over processes: the same numbers as one process.
 
   Returns:
     ``{"accuracy": [T] (fraction correct with the mean read-out of steps 1..t),
@@ -458,11 +461,15 @@ def evaluate(model: nnx.Module, images: Shaped[ArrayLike, "n *features"], labels
   _checks.check_images(images, "images")
   _checks.check_labels(labels, len(images))
   n = len(images)
-  bs = min(batch_size, n)
+  if distributed and jax.process_count() > 1:
+    k, p = jax.process_count(), jax.process_index()
+    lo, hi = p * n // k, (p + 1) * n // k
+    images, labels = images[lo:hi], labels[lo:hi]
+  bs = max(1, min(batch_size, len(images)))
   graphdef, state = nnx.split(model)
   analog = {k: m.analog_input for k, m in modules_by_path(model).items() if isinstance(m, Synapse)}
   totals = None
-  for i in range(0, n, bs):
+  for i in range(0, len(images), bs):
     xb, yb = images[i:i + bs], labels[i:i + bs]
     mask = np.ones(bs, bool)
     if len(xb) < bs:  # pad the last batch; padded rows count for nothing
@@ -475,6 +482,9 @@ def evaluate(model: nnx.Module, images: Shaped[ArrayLike, "n *features"], labels
                     readout_decay=None if readout_decay is None else float(readout_decay))
     totals = r if totals is None else jax.tree.map(jnp.add, totals, r)
   totals = jax.tree.map(np.asarray, totals)
+  if distributed:
+    from snnjax import parallel
+    totals = parallel.sum_over_processes(totals)
   sops = sum(float(v) for k, v in totals["ops"].items() if not analog[k]) / n
   macs = sum(float(v) for k, v in totals["ops"].items() if analog[k]) / n
   out = {

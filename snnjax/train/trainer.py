@@ -11,6 +11,7 @@ replicated, batch sharded over a ``data`` mesh axis. It compiles once
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -144,7 +145,8 @@ class Trainer:
   def model(self):
     """An NNX model holding the current parameters and statistics."""
     m = nnx.clone(self._template)
-    nnx.update(m, jax.device_get(self.state["params"]), jax.device_get(self.state["stats"]))
+    nnx.update(m, jax.tree.map(parallel.host_array, self.state["params"]),
+               jax.tree.map(parallel.host_array, self.state["stats"]))
     return m
 
 
@@ -185,8 +187,8 @@ def train_model(config, ds, recipe: common.Recipe, workdir, *, resume: bool = Fa
   total = _steps(config, len(ds.train))
   tx = make_optimizer(config, nnx.state(model, nnx.Param), total * recipe.updates_per_batch)
   trainer = Trainer(model, recipe.loss, tx, mesh, make_step=recipe.make_step, augment=config.augment)
-  it = data.batches(ds.train, local_bs, seed=config.seed + jax.process_index(),
-                    normalization=_normalization(config, ds))
+  it = data.batches(ds.train, local_bs, seed=config.seed, normalization=_normalization(config, ds),
+                    shard_index=jax.process_index(), shard_count=jax.process_count())
   every = _checkpoint_every(config, len(ds.train))
   ckpt_dir = os.path.join(workdir, "checkpoints", tag)
   ckpt = checkpoint.Checkpointer(ckpt_dir) if every else None
@@ -214,15 +216,16 @@ def train_model(config, ds, recipe: common.Recipe, workdir, *, resume: bool = Fa
   stop = min(total, config.stop_after) if config.stop_after else total
   steps_per_epoch = max(1, len(ds.train) // config.batch_size)
   bar = None
-  if config.progress:
+  if config.progress and parallel.is_primary():
     from tqdm.auto import tqdm
     # disable=None: a bar on a terminal, nothing in logs and CI
     bar = tqdm(total=total, initial=start, desc=tag, leave=False, dynamic_ncols=True, disable=None)
   t0, seen = time.perf_counter(), 0
-  first_bad = jnp.asarray(-1, jnp.int32)  # the first step whose loss was not finite, on device
+  # the first step whose loss was not finite, kept on the devices (no host sync per step)
+  first_bad = parallel.replicate(jnp.asarray(-1, jnp.int32), trainer.mesh)
 
   def check_finite():
-    bad = int(first_bad)
+    bad = int(parallel.host_array(first_bad))
     if bad >= 0:
       kept = ckpt.steps() if ckpt is not None else []
       raise FloatingPointError(
@@ -234,19 +237,19 @@ def train_model(config, ds, recipe: common.Recipe, workdir, *, resume: bool = Fa
     for step in range(start, stop):
       batch = parallel.global_batch(next(it), mesh)
       metrics = trainer.step(batch, jax.random.fold_in(base_key, step))
-      first_bad = jnp.where((first_bad < 0) & ~jnp.isfinite(metrics["loss"]), step + 1, first_bad)
+      first_bad = _note_nonfinite(first_bad, metrics["loss"], np.int32(step + 1))
       seen += config.batch_size
       end_of_epoch = (step + 1) % steps_per_epoch == 0
       if (step + 1) % config.log_every == 0 or step + 1 == stop or end_of_epoch:
         check_finite()
-        m = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        m = {k: float(parallel.host_array(v)) for k, v in metrics.items()}
         rate = seen / (time.perf_counter() - t0)
         if on_epoch is not None and (end_of_epoch or step + 1 == stop):
           m["test_accuracy"] = float(on_epoch(trainer.model()))
         history.append({"step": step + 1, **m})
         if bar is not None:
           bar.set_postfix(loss=f"{m['loss']:.3f}", acc=f"{m['accuracy']:.3f}", img_s=f"{rate:.0f}")
-        if end_of_epoch or step + 1 == stop:
+        if (end_of_epoch or step + 1 == stop) and parallel.is_primary():
           _log_epoch(tag, (step + 1) / steps_per_epoch, step + 1, m, rate)
       if bar is not None:
         bar.update(1)
@@ -260,6 +263,11 @@ def train_model(config, ds, recipe: common.Recipe, workdir, *, resume: bool = Fa
     if ckpt is not None:
       ckpt.close()
   return trainer.model(), history, trainer
+
+
+@jax.jit
+def _note_nonfinite(first_bad, loss, step):
+  return jnp.where((first_bad < 0) & ~jnp.isfinite(loss), step, first_bad)
 
 
 def _log_epoch(tag, epoch, step, m, rate):
@@ -298,15 +306,17 @@ def _accuracy(model, split, T: int | None, batch_size=500, to_spiking=None) -> f
   m = nnx.clone(model if to_spiking is None else to_spiking(model))
   m.eval()
   graphdef, state = nnx.split(m)
-  n, correct = len(split), 0
-  bs = min(batch_size, n)
-  for i in range(0, n, bs):
-    x, y = split.images[i:i + bs], split.labels[i:i + bs]
+  n = len(split)
+  lo, hi = jax.process_index() * n // jax.process_count(), (jax.process_index() + 1) * n // jax.process_count()
+  images, labels = split.images[lo:hi], split.labels[lo:hi]  # each process scores its share
+  correct, bs = 0, max(1, min(batch_size, len(images)))
+  for i in range(0, len(images), bs):
+    x, y = images[i:i + bs], labels[i:i + bs]
     k = len(x)
     if k < bs:  # pad: one shape, one compilation
       x = np.concatenate([x, np.zeros((bs - k,) + x.shape[1:], x.dtype)])
     correct += int((np.asarray(_predict(graphdef, state, jnp.asarray(x), T=T))[:k] == y).sum())
-  return correct / n
+  return int(parallel.sum_over_processes(np.asarray(correct))) / n
 
 
 def to_snn(model, recipe: common.Recipe, config, ds, *, v0=None):
@@ -327,7 +337,7 @@ def to_snn(model, recipe: common.Recipe, config, ds, *, v0=None):
 
 def _snn_eval(snn, split, Ts, config, readout_decay=None) -> dict:
   r = simulate.evaluate(snn, split.images, split.labels, T=max(Ts), batch_size=config.eval_batch_size,
-                        way=config.eval_way, readout_decay=readout_decay)
+                        way=config.eval_way, readout_decay=readout_decay, distributed=True)
   r["by_T"] = {str(t): r["accuracy"][t - 1] for t in Ts}
   if readout_decay is not None:
     r["trace_by_T"] = {str(t): r["accuracy_trace"][t - 1] for t in Ts}
@@ -414,15 +424,23 @@ def train_and_evaluate(config, workdir: str, *, resume: bool = False, log=print,
   """
   t_start = time.perf_counter()
   validate_config(config)
+  if config.multihost:
+    parallel.initialize(config.coordinator_address or None, config.num_processes or None,
+                        None if config.process_id < 0 else config.process_id)
+  primary = parallel.is_primary()
+  if not primary:
+    log = lambda *_: None  # one voice: process 0 logs, writes results and plots
   _prepare_workdir(workdir)
-  with checkpoint.WorkdirLock(workdir, report=log):
+  lock = checkpoint.WorkdirLock(workdir, report=log) if primary else contextlib.nullcontext()
+  with lock:
     saved_cfg = os.path.join(workdir, "config.json")
     if resume and os.path.exists(saved_cfg):
       check_resume_config(config, json.load(open(saved_cfg)), log)
     ds = dataset or data.load(config.dataset, data_dir=config.data_dir or None, download=config.download)
     check_dataset(ds)
-    with open(saved_cfg, "w") as f:
-      f.write(config.to_json_best_effort(indent=1))
+    if primary:
+      with open(saved_cfg, "w") as f:
+        f.write(config.to_json_best_effort(indent=1))
     test = _arrays(ds, ds.test, config.eval_examples, config)
     recipe = recipe_for(config)
     probe = _arrays(ds, ds.test, config.epoch_eval_examples, config) if config.epoch_eval_examples else None
@@ -452,10 +470,11 @@ def train_and_evaluate(config, workdir: str, *, resume: bool = False, log=print,
     results["train_step_traces"] = trainer.traces
     results["config"] = json.loads(config.to_json_best_effort())
     results["run"] = run_info()
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-      json.dump(results, f, indent=1)
-    if config.plots:
-      results["plots"] = plot_results(results, workdir)
+    if primary:
+      with open(os.path.join(workdir, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+      if config.plots:
+        results["plots"] = plot_results(results, workdir)
   return results
 
 
@@ -510,14 +529,22 @@ def save_model(model, path: str, *, shape, num_classes: int) -> None:
 
   import orbax.checkpoint as ocp
   path = os.path.abspath(path)
-  if os.path.exists(path):
+  if os.path.exists(path) and parallel.is_primary():
     shutil.rmtree(path)
+  _barrier("snnjax_save_model_clean")
   state = nnx.to_pure_dict(nnx.state(model, (nnx.Param, nnx.BatchStat)))
   ckptr = ocp.StandardCheckpointer()
-  ckptr.save(path, jax.device_get(state))
+  ckptr.save(path, jax.tree.map(parallel.host_array, state))
   ckptr.wait_until_finished()
-  with open(path + ".json", "w") as f:
-    json.dump({"shape": list(shape), "num_classes": int(num_classes)}, f)
+  if parallel.is_primary():
+    with open(path + ".json", "w") as f:
+      json.dump({"shape": list(shape), "num_classes": int(num_classes)}, f)
+
+
+def _barrier(name: str) -> None:
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    multihost_utils.sync_global_devices(name)
 
 
 def load_model(workdir: str, config=None):

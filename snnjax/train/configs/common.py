@@ -43,7 +43,10 @@ def base(method: str) -> ml_collections.ConfigDict:
   c.baseline = "ann"
   # plumbing
   c.num_devices = 0            # 0: all local devices
-  c.multihost = False
+  c.multihost = False          # several processes/hosts: jax.distributed (see docs/multihost.md)
+  c.coordinator_address = ""   # host:port of process 0 ("" : from the environment / the cluster)
+  c.num_processes = 0          # 0: from the environment
+  c.process_id = -1            # -1: from the environment
   c.log_every = 10
   c.checkpoint_every = -1      # steps between checkpoints; -1: once per epoch; 0: never
   c.progress = True
