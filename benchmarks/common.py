@@ -61,3 +61,16 @@ def _fmt(v):
   if isinstance(v, float):
     return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
   return "" if v is None else str(v)
+
+
+def time_trainers(trainers: dict, batch, key, *, iters: int, rounds: int) -> dict[str, float]:
+  """Median ms of each trainer's step: all compiled first, then timed in interleaved rounds
+  (``rounds`` rounds of ``iters`` calls each) so that machine drift hits every one alike;
+  the median over rounds of each round's median."""
+  for tr in trainers.values():
+    jax.block_until_ready(tr.step(batch, key))  # compile
+  samples = {name: [] for name in trainers}
+  for _ in range(rounds):
+    for name, tr in trainers.items():
+      samples[name].append(median_ms(lambda: tr.step(batch, key)["loss"], warmup=1, iters=iters))
+  return {name: statistics.median(v) for name, v in samples.items()}

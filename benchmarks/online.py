@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import statistics
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +21,7 @@ import optax
 from flax import nnx
 
 import snnjax.nn as sn
-from benchmarks.common import device_name, median_ms, peak_bytes, table, write_json
+from benchmarks.common import device_name, peak_bytes, table, time_trainers, write_json
 from snnjax import parallel
 from snnjax.methods import bptt, ottt, saf
 from snnjax.train.trainer import Trainer
@@ -80,14 +79,9 @@ def main(argv=None):
           print(f"  memory {model:8s} {loop} T={T:2d} {name:7s} {(mem or 0) / 2**20:8.1f} MiB", flush=True)
     trs, b = trainers(model, 6)
     mems = {name: peak_bytes(tr._step, tr.state, b, key) for name, tr in trs.items()}
-    for tr in trs.values():
-      jax.block_until_ready(tr.step(b, key))  # compile
-    samples = {name: [] for name in trs}
-    for _ in range(rounds):
-      for name, tr in trs.items():
-        samples[name].append(median_ms(lambda: tr.step(b, key)["loss"], warmup=1, iters=iters))
+    times = time_trainers(trs, b, key, iters=iters, rounds=rounds)
     for name, tr in trs.items():
-      ms = statistics.median(samples[name])
+      ms = times[name]
       rows.append({"kind": "time", "model": model, "T": 6, "name": name, "median_ms": ms,
                    "peak_bytes": mems[name], "traces": tr.traces, "device": device_name()})
       print(f"  time   {model:8s} T=6  {name:7s} {ms:8.2f} ms", flush=True)

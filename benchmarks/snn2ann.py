@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import functools
-import statistics
 
 import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from benchmarks.common import device_name, median_ms, peak_bytes, table, write_json
+from benchmarks.common import device_name, peak_bytes, table, time_trainers, write_json
 from snnjax import parallel
 from snnjax.methods import bptt, snn2ann
 from snnjax.train.trainer import Trainer
@@ -62,14 +61,9 @@ def main(argv=None):
                      "device": device_name()})
         print(f"  memory {model} T={T:2d} {name:8s} {(mem or 0) / 2**20:8.1f} MiB", flush=True)
     trs, b = trainers(model, 4)
-    for tr in trs.values():
-      jax.block_until_ready(tr.step(b, key))
-    samples = {name: [] for name in trs}
-    for _ in range(rounds):
-      for name, tr in trs.items():
-        samples[name].append(median_ms(lambda: tr.step(b, key)["loss"], warmup=1, iters=iters))
+    times = time_trainers(trs, b, key, iters=iters, rounds=rounds)
     for name, tr in trs.items():
-      ms = statistics.median(samples[name])
+      ms = times[name]
       rows.append({"kind": "time", "model": model, "T": 4, "name": name, "median_ms": ms,
                    "traces": tr.traces, "device": device_name()})
       print(f"  time   {model} T=4  {name:8s} {ms:8.2f} ms", flush=True)

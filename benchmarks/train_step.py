@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import statistics
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +22,7 @@ import optax
 from flax import nnx
 
 import snnjax.nn as sn
-from benchmarks.common import device_name, median_ms, peak_bytes, table, write_json
+from benchmarks.common import device_name, peak_bytes, table, time_trainers, write_json
 from snnjax import parallel
 from snnjax.methods import ann, bptt, noise_adaptor, noise_t1, qcfs
 from snnjax.train.trainer import Trainer
@@ -59,15 +58,11 @@ def measure(model_name, batch, iters, rounds):
   for name, act, loss in methods():
     tr = Trainer(MODELS[model_name](act), loss, optax.adam(1e-3), mesh)
     mems[name] = peak_bytes(tr._step, tr.state, b, key)
-    jax.block_until_ready(tr.step(b, key))  # compile
     trainers[name] = tr
-  samples = {name: [] for name in trainers}
-  for _ in range(rounds):
-    for name, tr in trainers.items():
-      samples[name].append(median_ms(lambda: tr.step(b, key)["loss"], warmup=1, iters=iters))
+  times = time_trainers(trainers, b, key, iters=iters, rounds=rounds)
   rows = []
   for name, tr in trainers.items():
-    ms, mem = statistics.median(samples[name]), mems[name]
+    ms, mem = times[name], mems[name]
     rows.append({"name": name, "model": model_name, "batch": batch, "median_ms": ms,
                  "peak_bytes": mem, "traces": tr.traces, "device": device_name()})
     print(f"  {model_name:9s} {name:18s} {ms:8.2f} ms  {mem / 2**20 if mem else float('nan'):7.1f} MiB",

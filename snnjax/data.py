@@ -8,6 +8,10 @@ Embedded real datasets (shipped inside installed wheels, no download):
   test → 4,000 / 1,000 images, 28×28×1, scaled to [0, 1].
 * ``digits`` — scikit-learn's 1,797 8×8 handwritten digits (values 0–16 → [0, 1]).
   Split: rows whose index is a multiple of 5 test (360), the rest train (1,437).
+* ``fashion_mnist`` — the full Fashion-MNIST (60,000 + 10,000 28×28 images, MIT licence)
+  from the IDX files of Debian's ``dataset-fashion-mnist`` package
+  (``apt-get install dataset-fashion-mnist``; another location with
+  ``SNNJAX_FASHION_MNIST_DIR``), else a tfds copy on disk.
 
 tfds datasets (``mnist``, ``fashion_mnist``, ``cifar10``, ``cifar100``,
 ``imagenet2012``, ...) are read with ``tfds.data_source`` (ArrayRecord files,
@@ -33,7 +37,8 @@ import numpy as np
 __all__ = ["Split", "Dataset", "load", "load_embedded", "load_tfds", "from_arrays",
            "batches", "normalize", "crop_flip", "synthetic", "EMBEDDED", "NORMALIZATION"]
 
-EMBEDDED = ("mnist5k", "digits")
+EMBEDDED = ("mnist5k", "digits", "fashion_mnist")
+FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
 #: Per-channel (mean, std) applied after scaling to [0, 1]; None = no normalisation.
 NORMALIZATION = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
@@ -120,12 +125,54 @@ def _digits() -> Dataset:
   return Dataset("digits", Split(images[~test], d.target[~test]), Split(images[test], d.target[test]), 10)
 
 
+def _read_idx(path: str) -> np.ndarray:
+  """An IDX file (the MNIST format: magic, dimension sizes, uint8 data), gzipped or not."""
+  opener = gzip.open if path.endswith(".gz") else open
+  with opener(path, "rb") as f:
+    raw = f.read()
+  ndim = raw[3]
+  dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+  return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+@functools.lru_cache(maxsize=1)
+def _fashion_mnist_raw():
+  import os
+  dirs = [os.environ["SNNJAX_FASHION_MNIST_DIR"]] if os.environ.get("SNNJAX_FASHION_MNIST_DIR") else []
+  for d in dirs + list(FASHION_MNIST_DIRS):
+    files = {k: os.path.join(d, f"{k}-idx{3 if 'images' in k else 1}-ubyte.gz")
+             for k in ("train-images", "train-labels", "t10k-images", "t10k-labels")}
+    if all(os.path.exists(p) for p in files.values()):
+      arrays = {k: _read_idx(p) for k, p in files.items()}
+      for a in arrays.values():
+        a.setflags(write=False)
+      return arrays
+  return None
+
+
+def _fashion_mnist() -> Dataset:
+  raw = _fashion_mnist_raw()
+  if raw is None:
+    try:
+      return load_tfds("fashion_mnist")
+    except (ImportError, FileNotFoundError) as e:
+      raise FileNotFoundError(
+          "fashion_mnist: the IDX files were not found in /usr/share/datasets/fashion-mnist: install "
+          "Debian's package (apt-get install -y dataset-fashion-mnist), set SNNJAX_FASHION_MNIST_DIR to a "
+          "folder with the four *-idx*-ubyte.gz files, or prepare tfds's fashion_mnist.") from e
+  img = lambda a: (a.astype(np.float32) / 255.0)[..., None]
+  return Dataset("fashion_mnist", Split(img(raw["train-images"]), raw["train-labels"].astype(np.int32)),
+                 Split(img(raw["t10k-images"]), raw["t10k-labels"].astype(np.int32)), 10)
+
+
 def load_embedded(name: str) -> Dataset:
-  """``mnist5k`` or ``digits`` from installed packages (see module docstring)."""
+  """``mnist5k``, ``digits`` or ``fashion_mnist`` from installed packages (see module docstring)."""
   if name == "mnist5k":
     return _mnist5k()
   if name == "digits":
     return _digits()
+  if name == "fashion_mnist":
+    return _fashion_mnist()
   raise ValueError(f"unknown embedded dataset {name!r}; choose one of {list(EMBEDDED)}.")
 
 

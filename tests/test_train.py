@@ -210,3 +210,14 @@ def test_snn2ann_cifar_configs_run_on_synthetic_cifar(tmp_path, variant):
   r = train.train_and_evaluate(c, str(tmp_path))
   assert r["train_step_traces"] == 1 and np.isfinite(r["history"][-1]["loss"])
   assert "noisy_spike_ratio" in r["history"][-1] and r["spikes_per_image"] >= 0
+
+
+def test_fashion_mnist_from_the_debian_package():
+  if data._fashion_mnist_raw() is None:
+    with pytest.raises(FileNotFoundError, match="apt-get install -y dataset-fashion-mnist"):
+      data.load("fashion_mnist")
+    pytest.skip("dataset-fashion-mnist is not installed (.ci/run installs it)")
+  d = data.load("fashion_mnist")
+  assert (len(d.train), len(d.test), d.shape, d.num_classes) == (60000, 10000, (28, 28, 1), 10)
+  assert np.bincount(d.test.labels).tolist() == [1000] * 10
+  assert 0.0 <= d.train.images.min() and d.train.images.max() == 1.0

@@ -251,3 +251,38 @@ def test_evaluate_compiles_once_per_model_T_and_batch_size(monkeypatch):
   np.testing.assert_allclose(a["accuracy"], c["accuracy"])
   np.testing.assert_allclose(a["sops_per_image"], c["sops_per_image"], rtol=1e-6)
   np.testing.assert_allclose(list(a["firing_rates"].values()), list(c["firing_rates"].values()), rtol=1e-6)
+
+
+# --- saved runs, logs, your own model -----------------------------------------------------------------
+
+def test_evaluate_mode_reevaluates_a_saved_run(tmp_path):
+  run = tmp_path / "run"
+  out = _cli("--config", "qcfs:tiny", "--workdir", str(run), "--config.num_steps=30",
+             "--config.epoch_eval_examples=200")
+  assert out.returncode == 0, out.stderr[-2000:]
+  # a log line per epoch, although stdout is not a terminal (absl logging, on stderr)
+  assert "epoch 1 (step" in out.stderr and "test_accuracy" in out.stderr and "images/s" in out.stderr
+  saved = json.load(open(run / "results.json"))
+  assert {"versions", "device", "commit"} <= set(saved["run"]) and saved["run"]["versions"]["jax"]
+  assert any("test_accuracy" in h for h in saved["history"])  # scored after every epoch
+  out = _cli("--mode=evaluate", "--workdir", str(run), "--eval_T=1,16")
+  assert out.returncode == 0, out.stderr[-2000:]
+  again = json.load(open(run / "evaluate" / "results.json"))
+  assert set(again["snn_accuracy"]) == {"1", "16"}
+  assert again["snn_accuracy"]["1"] == saved["snn_accuracy"]["1"]  # the same saved model
+  assert again["trained_accuracy"] == saved["trained_accuracy"]
+  model, config = train.load_model(str(run))
+  assert config.method == "qcfs" and model.acts[0].lam[...].shape == ()
+
+
+def test_a_model_with_bare_relu_calls_is_refused_with_the_way_out():
+  class Bare(sn.Model):
+    def __init__(self, rngs):
+      self.a = sn.Synapse(4, 8, kind="linear", rngs=rngs)
+      self.b = sn.Synapse(8, 2, kind="linear", rngs=rngs)
+
+    def __call__(self, x, *, rngs=None):
+      return self.b(nnx.relu(self.a(x)))
+
+  with pytest.raises(ValueError, match="no convertible activation layer.*nnx.relu.*docs/guide.md"):
+    convert.to_spiking(Bare(nnx.Rngs(0)))

@@ -82,3 +82,17 @@ def online(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.optimizer, c.learning_rate, c.weight_decay, c.threshold_lr = "sgd", 0.1, 0.0, 0.0
   c.eval_T = (1, 2, 4, 6, 8, 16)
   return c
+
+
+def online_variant(c: ml_collections.ConfigDict, variant: str) -> bool:
+  """The variants OTTT and SAF share (``tiny``, ``cifar10_vgg11``); False for any other."""
+  if variant == "tiny":
+    tiny(c)
+    c.model_kwargs.update({"ws": True, "act_scale": 2.74})
+    c.learning_rate = 0.1
+  elif variant == "cifar10_vgg11":
+    c.dataset, c.model, c.epochs, c.augment = "cifar10", "vgg11_ws", 300, True
+    c.model_kwargs = ml_collections.ConfigDict()
+  else:
+    return False
+  return True

@@ -11,9 +11,7 @@ Variants (comma-separated): A (gradients summed over t, the default), O (an opti
            300 epochs, batch 128; tfds cifar10 on disk).
 """
 
-import ml_collections
-
-from snnjax.train.configs.common import base, online, tiny
+from snnjax.train.configs.common import base, online, online_variant
 
 VARIANTS = ("A", "O", "tiny", "cifar10_vgg11")
 
@@ -24,13 +22,6 @@ def get_config(variant: str = ""):
   for v in filter(None, variant.split(",")):
     if v in ("A", "O"):
       c.online_update = v
-    elif v == "tiny":
-      tiny(c)
-      c.model_kwargs.update({"ws": True, "act_scale": 2.74})
-      c.learning_rate = 0.1
-    elif v == "cifar10_vgg11":
-      c.dataset, c.model, c.epochs, c.augment = "cifar10", "vgg11_ws", 300, True
-      c.model_kwargs = ml_collections.ConfigDict()
-    else:
+    elif not online_variant(c, v):
       raise ValueError(f"unknown variant {v!r}; choose from {VARIANTS} (comma-separated).")
   return c

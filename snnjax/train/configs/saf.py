@@ -11,9 +11,7 @@ Variants (comma-separated): E (default), F, A (SAF-E with gradients summed over 
            cifar10_vgg11 (VGG-11-WS, T=6, SGD 0.1, cosine over 300 epochs, batch 128; tfds cifar10).
 """
 
-import ml_collections
-
-from snnjax.train.configs.common import base, online, tiny
+from snnjax.train.configs.common import base, online, online_variant
 
 VARIANTS = ("E", "F", "A", "tiny", "cifar10_vgg11")
 
@@ -26,13 +24,6 @@ def get_config(variant: str = ""):
       c.variant = v
     elif v == "A":
       c.online_update = "A"
-    elif v == "tiny":
-      tiny(c)
-      c.model_kwargs.update({"ws": True, "act_scale": 2.74})
-      c.learning_rate = 0.1
-    elif v == "cifar10_vgg11":
-      c.dataset, c.model, c.epochs, c.augment = "cifar10", "vgg11_ws", 300, True
-      c.model_kwargs = ml_collections.ConfigDict()
-    else:
+    elif not online_variant(c, v):
       raise ValueError(f"unknown variant {v!r}; choose from {VARIANTS} (comma-separated).")
   return c
