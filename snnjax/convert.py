@@ -29,6 +29,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -38,9 +39,9 @@ import numpy as np
 from flax import nnx
 from jaxtyping import Array, ArrayLike, Float
 
-from snnjax import _checks, _compat
+from snnjax import _checks, _compat, _tree
 from snnjax.nn.activations import Activation, Conversion, Spiking, SpikingSpec
-from snnjax.nn.calibration import capture, modules_by_path, path_key
+from snnjax.nn.calibration import capture, modules_by_path
 from snnjax.nn.layers import Pool
 from snnjax.nn.models import rebuild
 from snnjax.nn.variables import Record
@@ -100,24 +101,6 @@ def fold_batchnorm(tree, eps: float = 1e-5) -> Tree:
   return walk(_pure(tree))
 
 
-def _get(tree, path):
-  for k in path:
-    if not isinstance(tree, Mapping) or k not in tree:
-      return None
-    tree = tree[k]
-  return tree
-
-
-def _set(tree, path, value):
-  for k in path[:-1]:
-    tree = tree.setdefault(k, {})
-  tree[path[-1]] = value
-
-
-def _parse(key: str):
-  return tuple(int(p) if p.isdigit() else p for p in key.split("/"))
-
-
 def convert_params(tree, sites: Mapping[str, Conversion], *,
                    thresholds: Mapping[str, Any] | None = None, eps: float = 1e-5) -> Tree:
   """Map a trained tree to a spiking tree (pure; nested dicts in and out).
@@ -134,8 +117,8 @@ def convert_params(tree, sites: Mapping[str, Conversion], *,
   """
   out = fold_batchnorm(tree, eps)
   for key, conv in sites.items():
-    path = _parse(key)
-    node = _get(out, path) or {}
+    path = _tree.parse_key(key)
+    node = _tree.get(out, path, missing_ok=True) or {}
     if conv.threshold is None:
       if thresholds is None or key not in thresholds:
         raise ValueError(f"no calibrated threshold for '{key}': run "
@@ -148,7 +131,7 @@ def convert_params(tree, sites: Mapping[str, Conversion], *,
       theta = node[conv.threshold] * conv.scale
     theta = jnp.asarray(theta, jnp.float32)
     _checks.check_threshold(theta, f"threshold at '{key}'")
-    _set(out, path, {"threshold": theta})
+    _tree.put(out, path, {"threshold": theta}, create=True)
   return out
 
 
@@ -195,6 +178,14 @@ def spiking_spec(sites: Mapping[str, Conversion], v0=None) -> SpikingSpec:
   return SpikingSpec(neuron="if", reset="soft", v0=dv0 if v0 is None else v0, amplitude=amplitude)
 
 
+@functools.partial(jax.jit, static_argnames=("graphdef", "sites", "percentile"))
+def _calibration_stats(graphdef, state, x, sites, percentile):
+  """Each site's clip statistic of one batch (one compilation per model, sites and batch shape)."""
+  from snnjax.nn.activations import clip_statistic
+  taps = capture(nnx.merge(graphdef, state), x, tuple((k, "rec_in") for k in sites), jit=False)
+  return {k: clip_statistic(taps[(k, "rec_in")], percentile) for k in sites}
+
+
 def calibrate(model: nnx.Module, batches: Iterable[ArrayLike], *, percentile: float = 99.9
               ) -> dict[str, float]:
   """Threshold λ per calibrated site (ReLU) from calibration batches.
@@ -216,20 +207,13 @@ def calibrate(model: nnx.Module, batches: Iterable[ArrayLike], *, percentile: fl
   m = nnx.clone(model)
   m.eval()
   graphdef, state = nnx.split(m)
-  slots = tuple((k, "rec_in") for k in sites)
-  from snnjax.nn.activations import clip_statistic
-
-  @jax.jit
-  def stats(state, x):
-    taps = capture(nnx.merge(graphdef, state), x, slots, jit=False)
-    return {k: clip_statistic(taps[(k, "rec_in")], percentile) for k in sites}
-
   per_batch = []
   for b in batches:
     if len(b) == 0:
       raise ValueError("calibrate got an empty batch: give batches of at least one image.")
     _checks.check_images(b, "calibration images")
-    per_batch.append(jax.device_get(stats(state, jnp.asarray(b))))
+    per_batch.append(jax.device_get(_calibration_stats(graphdef, state, jnp.asarray(b), tuple(sites),
+                                                       float(percentile))))
   if not per_batch:
     raise ValueError("calibrate got no batches.")
   agg = np.max if percentile >= 100 else np.mean
@@ -272,7 +256,7 @@ def to_spiking(model, *, thresholds: Mapping[str, float] | None = None, v0: str 
     template = _respec(template, spiking_spec(sites, v0))
   converted = convert_params(model, sites, thresholds=thresholds, eps=eps)
   graphdef, abstract, records = nnx.split(template, nnx.Not(Record), ...)
-  filled = _fill(nnx.to_pure_dict(abstract), converted, ())
+  filled = _tree.fill(nnx.to_pure_dict(abstract), converted)
   nnx.replace_by_pure_dict(abstract, filled)
   return nnx.merge(graphdef, abstract, records)
 
@@ -286,18 +270,3 @@ def _respec(template: nnx.Module, spec: SpikingSpec) -> nnx.Module:
   return template
 
 
-def _fill(target, source, path):
-  if isinstance(target, Mapping):
-    return {k: _fill(v, source.get(k) if isinstance(source, Mapping) else None, path + (k,))
-            for k, v in target.items()}
-  if target is None:  # a reset membrane: nothing to copy
-    return None
-  key = path_key(path)
-  if source is None:
-    raise ValueError(f"the trained tree has no entry for '{key}' needed by the spiking model; "
-                     "was the model built with a different architecture?")
-  source = jnp.asarray(source)
-  if tuple(source.shape) != tuple(target.shape):
-    raise ValueError(f"shape mismatch at '{key}': trained {tuple(source.shape)} vs spiking "
-                     f"{tuple(target.shape)}.")
-  return source.astype(target.dtype)

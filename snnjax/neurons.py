@@ -61,7 +61,8 @@ class NeuronSpec:
       weighted spike used by the conversion methods).
     surrogate: backward of the Heaviside step.
     decay_input: the input is leaked too, ``u = v + (1 − λ)(x − (v − v_rest))``
-      (SpikingJelly's ``decay_input=True``); no effect on IF neurons (λ = 1).
+      (SpikingJelly's ``decay_input=True``); for LIF neurons only: with λ = 1
+      the formula would drop the input, so IF builders refuse it.
   """
 
   reset: Literal["soft", "hard"] = "soft"

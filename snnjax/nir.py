@@ -152,26 +152,24 @@ class _Exporter:
     if isinstance(layer, Pool):
       if layer.kind != "avg":
         raise ValueError("NIR export supports average pooling only.")
-      h, w, c = shape
       node = self.nir.AvgPool2d(kernel_size=np.array(layer.window), stride=np.array(layer.strides),
                                 padding=np.array([0, 0]))
       if layer.padding != "VALID":
         raise ValueError("NIR export supports VALID average pooling only.")
-      out = (h // layer.strides[0], w // layer.strides[1], c)
-      return self.add("avgpool", node, inp), out
+      return self.add("avgpool", node, inp), layer.output_shape(shape), None
     if isinstance(layer, Scale):
       return self.add("scale", self.nir.Scale(scale=np.full(_hwc_to_chw(np.zeros(shape)).shape,
-                                                           layer.factor, np.float32)), inp), shape
+                                                           layer.factor, np.float32)), inp), shape, None
     if isinstance(layer, GlobalAvgPool):
       h, w, c = shape
       pool = self.add("avgpool", self.nir.AvgPool2d(kernel_size=np.array([h, w]), stride=np.array([h, w]),
                                                      padding=np.array([0, 0])), inp)
       flat = self.add("flatten", self.nir.Flatten(input_type={"input": np.array([c, 1, 1])}, start_dim=0),
                       [pool])
-      return flat, (c,)
+      return flat, (c,), None
     if isinstance(layer, Flatten):
       if len(shape) == 1:
-        return inp[0], shape
+        return inp[0], shape, None
       return self.add("flatten", self.nir.Flatten(input_type={"input": np.array(_hwc_to_chw(
           np.zeros(shape)).shape)}, start_dim=0), inp), (int(np.prod(shape)),), shape
     raise ValueError(f"NIR export does not support {type(layer).__name__} layers.")
@@ -229,11 +227,9 @@ def _export_sequence(ex, layers, name, shape, flat_from=None):
     elif isinstance(layer, Spiking):
       name = ex.neuron(layer, [name], shape)
     else:
-      r = ex.linear_op(layer, [name], shape)
-      if len(r) == 3:  # a flatten of a feature map: the next linear reads CHW order
-        name, shape, flat_from = r
-      else:
-        name, shape = r
+      # a flatten of a feature map: the next linear reads CHW order (kept across scalings)
+      name, shape, flat = ex.linear_op(layer, [name], shape)
+      flat_from = flat or flat_from
   return name, shape
 
 
@@ -252,7 +248,7 @@ def _export_resnet(ex, m: ResNet, name, shape):
     name = ex.neuron(blk.act2, [b, sc], s2)  # NIR sums a node's inputs: the residual addition
     shape = s2
   if m.global_pool:
-    name, shape = ex.linear_op(GlobalAvgPool(), [name], shape)
+    name, shape, _ = ex.linear_op(GlobalAvgPool(), [name], shape)
     name, shape = ex.synapse(m.head, [name], shape)
   else:
     name, shape, flat = ex.linear_op(Flatten(3), [name], shape)
@@ -308,6 +304,8 @@ def load(graph, *, exact: bool = True) -> NIRModel:
     node = graph.nodes[n]
     ins = [index[p] for p in preds[n]]
     shape = shapes[preds[n][0]] if preds[n] else in_shape
+    # the synapses that read the graph's input: their operations are multiply-accumulates
+    reads_input = preds[n] == [in_node]
     layer = None
     if isinstance(node, nir.Input) or isinstance(node, nir.Output):
       layer = _Identity()
@@ -317,7 +315,7 @@ def load(graph, *, exact: bool = True) -> NIRModel:
       if src is not None:  # back from CHW to HWC feature order
         h, wd, c = src
         w = w.reshape(-1, c, h, wd).transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
-      layer = Synapse(w.shape[1], w.shape[0], kind="linear", rngs=nnx.Rngs(0))
+      layer = Synapse(w.shape[1], w.shape[0], kind="linear", analog_input=reads_input, rngs=nnx.Rngs(0))
       layer.op.kernel[...] = jnp.asarray(w.T, layer.op.kernel[...].dtype)
       layer.op.bias[...] = jnp.asarray(node.bias, layer.op.bias[...].dtype)
       shape = (w.shape[0],)
@@ -328,7 +326,7 @@ def load(graph, *, exact: bool = True) -> NIRModel:
         p = node.padding
         pad = [(p, p), (p, p)] if isinstance(p, int) else [(int(q), int(q)) for q in p]
       layer = Synapse(w.shape[1], w.shape[0], kernel_size=w.shape[2:], strides=tuple(node.stride),
-                      padding=[tuple(q) for q in pad], rngs=nnx.Rngs(0))
+                      padding=[tuple(q) for q in pad], analog_input=reads_input, rngs=nnx.Rngs(0))
       layer.op.kernel[...] = jnp.asarray(w.transpose(2, 3, 1, 0), layer.op.kernel[...].dtype)
       layer.op.bias[...] = jnp.asarray(node.bias, layer.op.bias[...].dtype)
       shape = tuple(jax.eval_shape(layer.op, jax.ShapeDtypeStruct((1,) + shape, jnp.float32)).shape[1:])
@@ -349,7 +347,7 @@ def load(graph, *, exact: bool = True) -> NIRModel:
         shape = (1, 1, shape[2])
       else:
         layer = Pool(k, s, kind="avg")
-        shape = (shape[0] // s[0], shape[1] // s[1], shape[2])
+        shape = layer.output_shape(shape)
     elif isinstance(node, nir.Flatten):
       layer = Flatten(len(shape))
       if len(shape) == 3 and shape[:2] != (1, 1):

@@ -73,7 +73,9 @@ def snntorch_leaky(beta: float = 0.95, threshold: float = 1.0,
   ``v[t]``, then leaked) the reset amount is ``U_thr/β``. snnTorch's
   ``reset_mechanism="zero"`` zeroes the whole next update, input included,
   which no snnjax reset does; it is refused. Surrogate: snnTorch's default
-  ``atan(alpha=2)`` = snnjax ``Surrogate("atan", 2)``.
+  ``atan(alpha=2)`` = snnjax ``Surrogate("atan", 2)``. snnTorch detaches the
+  reset from the graph (``mem_reset``), so ``detach_reset=True``: gradients
+  match as well as outputs.
   """
   if reset_mechanism == "zero":
     raise ValueError("snnTorch's reset_mechanism='zero' sets U[t+1] = (1 − R)(β·U[t] + I[t+1]): it drops "
@@ -82,6 +84,7 @@ def snntorch_leaky(beta: float = 0.95, threshold: float = 1.0,
     raise ValueError(f"reset_mechanism must be 'subtract' or 'none', got {reset_mechanism!r}.")
   if not 0 < beta <= 1:
     raise ValueError(f"beta must be in (0, 1], got {beta}.")
-  spec = NeuronSpec("soft", True, False, "one", get_surrogate(surrogate))
+  # snnTorch's mem_reset detaches the reset signal: no gradient flows through it
+  spec = NeuronSpec("soft", True, True, "one", get_surrogate(surrogate))
   amount = threshold / beta if reset_mechanism == "subtract" else 0.0
   return _make(threshold, beta, 0.0, spec, dtype, reset_amount=amount)

@@ -21,6 +21,13 @@ stores it. Two execution ways (``way=``) give the same numbers:
   synapse runs once, every spiking layer scans its neurons over T, and every
   conv/linear after it works on the time-folded ``[T·B, ...]`` tensor.
 
+BatchNorm in training mode normalises each step over that step's batch and
+updates its running statistics once per step, in both ways (SpikingJelly's
+single-step semantics; the layer-by-layer way does not pool the statistics
+over T·B as tdBN does). The synapse that reads the analog input runs once per
+batch in both ways, so its BatchNorm updates once; a hand-written loop over
+``step`` without that cache updates it at every step.
+
 Read-out is the mean of the classifier outputs over time; accuracy at every
 ``t ≤ T`` comes from the cumulative mean of one run.
 
@@ -47,7 +54,7 @@ import numpy as np
 from flax import nnx
 from jaxtyping import Array, ArrayLike, Float, Shaped
 
-from snnjax import _checks, _compat
+from snnjax import _checks, _compat, _tree
 from snnjax.nn.activations import Spiking, as_rngs
 from snnjax.nn.calibration import modules_by_path
 from snnjax.nn.layers import Synapse
@@ -83,8 +90,10 @@ def default_way(training: bool = False) -> str:
   for evaluation (ResNet-18, T=16: 1.07× vs 1.52× of T ANN forwards) and, with
   the time loop unrolled, for BPTT training (conv gradients inside a loop are
   35–61× slower on XLA:CPU). Accelerators favour the big time-folded
-  convolutions of the layer-by-layer way. ``training`` is kept for callers
-  that want to choose differently for training and evaluation.
+  convolutions of the layer-by-layer way. Both ways compute the same numbers,
+  BatchNorm in training mode included, so the choice is one of speed only.
+  ``training`` is kept for callers that want to choose differently for
+  training and evaluation.
   """
   del training
   return "step" if jax.default_backend() == "cpu" else "layer"
@@ -118,12 +127,8 @@ def _slots(model: nnx.Module, record: Sequence[str], layers: Sequence[str] | Non
   return out
 
 
-def _parse(key: str):
-  return tuple(int(p) if p.isdigit() else p for p in key.split("/"))
-
-
 def _at(tree, key: str, slot: str):
-  return _get(tree, _parse(key), slot)
+  return _tree.get(tree, _tree.parse_key(key) + (slot,))
 
 
 class _Stepper:
@@ -146,11 +151,24 @@ class _Stepper:
     s = nnx.to_pure_dict(self.state)
     on = {(k, slot) for k, slot, _ in self.slots}
     for path, name, var in self.variables:
-      key = _key(path)
+      key = _tree.path_key(path)
       if isinstance(var, (Membrane, Clock, InputCache)):
-        _put(s, path, name, None)
+        _tree.put(s, path + (name,), None)
       elif isinstance(var, Record):
-        _put(s, path, name, jnp.zeros((), jnp.float32) if (key, name) in on else None)
+        _tree.put(s, path + (name,), jnp.zeros((), jnp.float32) if (key, name) in on else None)
+    return s
+
+  def clear_run_state(self, state) -> dict:
+    """A copy of ``state`` with the clocks and input caches cleared (``None``).
+
+    They are bookkeeping of one :func:`run` (how many steps a layer-way call
+    makes; the analog synapse's output for the current input), not state to
+    carry into another run or another input.
+    """
+    s = jax.tree.map(lambda a: a, _pure(state))
+    for path, name, var in self.variables:
+      if isinstance(var, (Clock, InputCache)):
+        _tree.put(s, path + (name,), None)
     return s
 
   def step(self, params, state, x, rngs=None):
@@ -168,27 +186,12 @@ class _Stepper:
     out = nnx.to_pure_dict(nnx.state(m, _STATE))
     for path, name, var in _compat.iter_variables(m):
       if isinstance(var, Membrane):
-        _put(out, path, name, mods[_key(path)].initial_potential(_get(shapes, path, name).shape, dtype))
+        shape = _tree.get(shapes, path + (name,)).shape
+        _tree.put(out, path + (name,), mods[_tree.path_key(path)].initial_potential(shape, dtype))
       elif isinstance(var, Record) and _compat.get_value(var) is not None:
-        sds = _get(shapes, path, name)
-        _put(out, path, name, jnp.zeros(sds.shape, sds.dtype))
+        sds = _tree.get(shapes, path + (name,))
+        _tree.put(out, path + (name,), jnp.zeros(sds.shape, sds.dtype))
     return out
-
-
-def _key(path) -> str:
-  return "/".join(map(str, path))
-
-
-def _get(tree, path, name):
-  for k in tuple(path) + (name,):
-    tree = tree[k]
-  return tree
-
-
-def _put(tree, path, name, value):
-  for k in path:
-    tree = tree[k]
-  tree[name] = value
 
 
 def _pure(tree):
@@ -303,12 +306,15 @@ def run(model: nnx.Module, x: Shaped[ArrayLike, "batch *features"], *, T: int, w
   _checks.check_images(x, "input")
   x = jnp.asarray(x)
   mask = jnp.ones(x.shape[:1], bool) if mask is None else jnp.asarray(mask)
+  _slots(model, record, layers)  # checks the names and the layer paths
   wanted = tuple(record) + (("spikes", "synapse_inputs") if count else ())
   slots = _slots(model, tuple(dict.fromkeys(wanted)), None)
   # counting covers every layer; `layers` narrows only what is returned per step
   sim = _Stepper(model, slots)
   p = nnx.to_pure_dict(sim.params)
-  st = sim.init(x.shape, x.dtype) if state is None else state
+  # a copy, with the run's own bookkeeping (clocks, input caches) cleared: the
+  # caller's dict is never changed, and a state from either way starts alike
+  st = sim.init(x.shape, x.dtype) if state is None else sim.clear_run_state(state)
   key = None if rngs is None else (rngs if not isinstance(rngs, nnx.Rngs) else rngs.noise())
   returned = [(k, slot, name) for k, slot, name in slots
               if name in record and (layers is None or k in layers)]
@@ -324,14 +330,15 @@ def run(model: nnx.Module, x: Shaped[ArrayLike, "batch *features"], *, T: int, w
     # comes before the first spiking layer (the analog input's synapse) runs once
     for path, name, var in sim.variables:
       if isinstance(var, Clock):
-        _put(st, path, name, jnp.zeros((T,), jnp.int32))
+        _tree.put(st, path + (name,), jnp.zeros((T,), jnp.int32))
     st, ys = sim.step(p, st, x, key)
     if not any(isinstance(v, Clock) for _, _, v in sim.variables):
       ys = jnp.broadcast_to(ys, (T,) + ys.shape)  # no spiking layer: the same output every step
     recs = {name: {k: v if v.shape[:1] == (T,) and v.ndim == sim.mods[k].feature_ndim + 2
                    else jnp.broadcast_to(v, (T,) + v.shape) for k, v in r.items()}
             for name, r in pick(st).items()}
-    return Run(ys, st, recs, _counts(sim, st, True, True, mask) if count else None)
+    counts = _counts(sim, st, True, True, mask) if count else None
+    return Run(ys, sim.clear_run_state(st), recs, counts)
 
   def body(carry, t):
     st, acc = carry
@@ -344,8 +351,8 @@ def run(model: nnx.Module, x: Shaped[ArrayLike, "batch *features"], *, T: int, w
 
   # direct input: each analog-input synapse computes its output at step 1 and reuses it
   for path, name, var in sim.variables:
-    if isinstance(var, InputCache) and sim.mods[_key(path)].analog_input:
-      _put(st, path, name, jnp.zeros((), x.dtype))
+    if isinstance(var, InputCache) and sim.mods[_tree.path_key(path)].analog_input:
+      _tree.put(st, path + (name,), jnp.zeros((), x.dtype))
   acc0 = None
   if unroll is True or (not isinstance(unroll, bool) and unroll >= T - 1):
     # A Python loop: even a length-1 lax.scan is a loop, and XLA:CPU runs conv
@@ -363,7 +370,7 @@ def run(model: nnx.Module, x: Shaped[ArrayLike, "batch *features"], *, T: int, w
     else:
       outs = jax.tree.map(lambda a: a[None], out0)
   ys, recs = outs
-  return Run(ys, st, recs, acc)
+  return Run(ys, sim.clear_run_state(st), recs, acc)
 
 
 def reset(model: nnx.Module) -> nnx.Module:
@@ -385,16 +392,17 @@ def monitor(model: nnx.Module, x: Float[ArrayLike, "batch *features"], *, T: int
   spiking layer.
   """
   graphdef, state = nnx.split(model)
-
-  @jax.jit
-  def go(state, x):
-    r = run(nnx.merge(graphdef, state), x, T=T, way=way, record=tuple(what), layers=layers)
-    return r.outputs, r.records
-
-  outputs, records = go(state, jnp.asarray(x))
+  outputs, records = _monitor(graphdef, state, jnp.asarray(x), T=T, way=way, what=tuple(what),
+                              layers=None if layers is None else tuple(layers))
   out = {name: {k: np.asarray(v) for k, v in recs.items()} for name, recs in records.items()}
   out["outputs"] = np.asarray(outputs)
   return out
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "T", "way", "what", "layers"))
+def _monitor(graphdef, state, x, *, T, way, what, layers):
+  r = run(nnx.merge(graphdef, state), x, T=T, way=way, record=what, layers=layers)
+  return r.outputs, r.records
 
 
 def head_path(model: nnx.Module) -> str:

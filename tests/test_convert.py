@@ -214,3 +214,25 @@ def test_init_clip_from_data_sets_percentiles_in_forward_order():
       h = a(z)
     after = jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(m, nnx.BatchStat)))
     jax.tree.map(np.testing.assert_array_equal, before, after)  # BN statistics untouched
+
+
+def test_capture_calibrate_and_monitor_compile_once():
+  from snnjax.convert import _calibration_stats
+  from snnjax.nn.calibration import _capture_jit, capture
+  from snnjax.simulate import _monitor
+  rng = np.random.default_rng(0)
+  m = sn.mlp((10,), (16,), 3, rngs=nnx.Rngs(0))
+  xs = [jnp.asarray(rng.random((32, 10)), jnp.float32) for _ in range(3)]
+  for fn, call in [(_capture_jit, lambda x: capture(m, x, [("acts/0", "rec_in")])),
+                   (_calibration_stats, lambda x: convert.calibrate(m, [x], percentile=99))]:
+    call(xs[0])
+    before = fn._cache_size()
+    for x in xs:
+      call(x)
+    assert fn._cache_size() == before, fn
+  snn = convert.to_spiking(m, thresholds=convert.calibrate(m, xs))
+  simulate.monitor(snn, xs[0], T=3)
+  before = _monitor._cache_size()
+  for x in xs:
+    simulate.monitor(snn, x, T=3)
+  assert _monitor._cache_size() == before

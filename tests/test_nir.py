@@ -93,3 +93,36 @@ def test_conversion_neurons_need_the_approximation_flag(tmp_path):
   nir_semantics = snir.load(nir.read(path), exact=False)  # what another NIR consumer runs
   assert not np.array_equal(np.asarray(simulate.run(nir_semantics, x, T=16).outputs),
                             np.asarray(simulate.run(snn, x, T=16).outputs))
+
+
+class _OverlapPoolNet(nnx.Module):
+  """conv → LIF → 3×3 average pooling with stride 2 (8 → 3) → linear."""
+
+  def __init__(self, rngs):
+    self.conv = sn.Synapse(2, 4, analog_input=True, rngs=rngs)
+    self.act = NIR_LIF.make((8, 8, 4), rngs)
+    self.pool = sn.Pool((3, 3), (2, 2), kind="avg", padding="VALID")
+    self.flat = sn.Flatten(3)
+    self.head = sn.Synapse(3 * 3 * 4, 3, kind="linear", rngs=rngs)
+
+  def sequence(self):
+    return [self.conv, self.act, self.pool, self.flat, self.head]
+
+  def __call__(self, x, *, rngs=None):
+    for layer in self.sequence():
+      x = layer(x, rngs=rngs) if isinstance(layer, sn.Activation) else layer(x)
+    return x
+
+
+def test_overlapping_pool_and_operation_counts_survive_the_round_trip(tmp_path):
+  m = _OverlapPoolNet(nnx.Rngs(4))
+  x = jax.random.uniform(jax.random.key(4), (3, 8, 8, 2)) * 2
+  loaded = _round_trip(m, (8, 8, 2), tmp_path)
+  _same_run(m, loaded, x)
+  # the synapse reading the input is flagged on import: its operations are MACs, counted once
+  y = np.arange(3) % 3
+  for way in ("step", "layer"):
+    a = simulate.evaluate(m, np.asarray(x), y, T=4, way=way)
+    b = simulate.evaluate(loaded, np.asarray(x), y, T=4, way=way)
+    assert a["macs_per_image"] == b["macs_per_image"] > 0
+    assert a["sops_per_image"] == pytest.approx(b["sops_per_image"])

@@ -1,6 +1,8 @@
 """OTTT and SAF against closed forms and a numpy LIF reference: I-7, I-8, I-9, I-20, and
 SAF-trained weights run as a LIF SNN with identical spikes."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -185,6 +187,12 @@ def test_online_methods_refuse_what_they_cannot_run():
     saf.init(sn.resnet20(act=ottt.default_act(), norm=False, rngs=nnx.Rngs(0)), (2, 32, 32, 3))
   with pytest.raises(ValueError, match="activation"):
     saf.init(sn.mlp((4,), (3,), 2, rngs=nnx.Rngs(0)), (2, 4))
+  # neuron options their step does not run (SpikingJelly's decay_input, a resting potential)
+  for opts in (dict(decay_input=True), dict(v_rest=0.2), dict(reset_amount=0.5)):
+    act = dataclasses.replace(ottt.default_act(), **opts)
+    for method in (ottt, saf):
+      with pytest.raises(ValueError, match="u = λ·v \\+ I"):
+        method.init(sn.mlp((4,), (3,), 2, act=act, rngs=nnx.Rngs(0)), (2, 4))
 
 
 def test_trace_readout_is_the_classifier_on_the_accumulated_input():

@@ -131,3 +131,23 @@ def test_presets_reach_the_nnx_layer():
   np.testing.assert_allclose(float(layer.v[...][0, 0]), 0.175, atol=1e-6)
   with pytest.raises(ValueError, match="drops the next input"):
     presets.snntorch_leaky(0.5, reset_mechanism="zero")
+
+
+def test_snntorch_reset_carries_no_gradient():
+  """snnTorch detaches the reset: dU[2]/dI[1] = β whether or not the neuron fired at step 1."""
+  import jax
+  p = presets.snntorch_leaky(0.5, 1.0, "subtract", dtype=jnp.float64)
+  assert p.spec.detach_reset
+  with enable_x64():
+    def u2(x1):
+      X = jnp.stack([jnp.full((1,), x1), jnp.full((1,), 0.3)])
+      _, _, u = sj.run(p, sj.NeuronState(jnp.zeros((1,), jnp.float64)), X, return_membrane=True)
+      return u[1, 0]
+    for x1 in (0.4, 1.5):  # below and above the threshold at step 1
+      np.testing.assert_allclose(float(jax.grad(u2)(x1)), 0.5, atol=1e-12)
+
+
+def test_decay_input_on_if_neurons_is_refused():
+  import snnjax.nn as sn
+  with pytest.raises(ValueError, match="IF neurons have no leak"):
+    sn.if_(decay_input=True)

@@ -163,3 +163,80 @@ def test_eager_stepping_continues_until_reset():
   assert m.acts[0].v[...].shape == (1, 3)
   simulate.reset(m)
   np.testing.assert_array_equal(np.asarray(m(x)), np.asarray(first))
+
+
+def test_a_run_state_carries_on_in_either_way_and_the_callers_dict_is_unchanged():
+  m = _lif_cnn()
+  m.eval()
+  x = jax.random.uniform(jax.random.key(1), (3, 10, 10, 1)) * 2
+  x2 = jax.random.uniform(jax.random.key(2), (3, 10, 10, 1)) * 2
+  init, step = simulate.stepper(m)
+  # reference: 4 steps on x, then 3 steps on a new input x2, by hand
+  st, ys = init(x.shape), []
+  for t in range(7):
+    st, y = step(simulate.params(m), st, x if t < 4 else x2)
+    ys.append(y)
+  ref = np.asarray(jnp.stack(ys[4:]))
+  for first in ("step", "layer"):
+    r1 = simulate.run(m, x, T=4, way=first)
+    before = jax.tree.map(np.asarray, r1.state)
+    for second in ("step", "layer"):
+      r2 = simulate.run(m, x2, T=3, way=second, state=r1.state)
+      assert r2.outputs.shape == (3, 3, 5)
+      np.testing.assert_allclose(np.asarray(r2.outputs), ref, atol=1e-5, err_msg=f"{first}->{second}")
+    jax.tree.map(np.testing.assert_array_equal, before, jax.tree.map(np.asarray, r1.state))
+    # the state a run returns feeds the user's own steps on a new input as well
+    _, y = step(simulate.params(m), r1.state, x2)
+    np.testing.assert_allclose(np.asarray(y), ref[0], atol=1e-5)
+
+
+def test_unknown_layer_paths_are_refused():
+  m = sn.mlp((5,), (7,), 2, act=sn.lif(), rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match="no layer at"):
+    simulate.run(m, jnp.ones((2, 5)), T=2, record=("spikes",), layers=["acts/7"])
+  with pytest.raises(ValueError, match="no layer at"):
+    simulate.monitor(m, jnp.ones((2, 5)), T=2, layers=["act/0"])
+
+
+def test_batchnorm_in_training_mode_is_per_step_in_both_ways():
+  """Training mode: each step normalised over its own batch, running statistics updated once per
+  step; the layer way equals T calls of the one-step function, outputs, statistics and gradients."""
+  m = _lif_cnn()
+  m.train()
+  x = jax.random.uniform(jax.random.key(1), (4, 10, 10, 1)) * 2
+  init, step = simulate.stepper(m)
+  params = simulate.params(m)
+
+  def by_hand(params, T=3):
+    st, ys = init(x.shape), []
+    for _ in range(T):
+      st, y = step(params, st, x)
+      ys.append(y)
+    return jnp.stack(ys), st
+
+  ref, ref_state = by_hand(params)
+  once = by_hand(params, T=1)[1]
+  for way in ("step", "layer"):
+    r = simulate.run(m, x, T=3, way=way)
+    np.testing.assert_allclose(np.asarray(r.outputs), np.asarray(ref), atol=1e-5, err_msg=way)
+    for i in range(len(m.convs)):
+      # the synapse reading the analog input runs once per batch in both ways: one update
+      want = once if m.convs[i].analog_input else ref_state
+      for stat in ("mean", "var"):
+        np.testing.assert_allclose(np.asarray(r.state["convs"][i]["norm"][stat]),
+                                   np.asarray(want["convs"][i]["norm"][stat]), atol=1e-6,
+                                   err_msg=f"{way} convs/{i} {stat}")
+  # the hidden BatchNorm moved T times: its running mean is not one update's worth
+  assert not np.allclose(np.asarray(ref_state["convs"][1]["norm"]["mean"]), 0.0)
+  loss = lambda out: jnp.sum(out ** 2)
+  g_ref = jax.grad(lambda p: loss(by_hand(p)[0]))(params)
+  for way in ("step", "layer"):
+    g = jax.grad(lambda p: loss(simulate.run(nnx.merge(*_with(m, p)), x, T=3, way=way).outputs))(params)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5),
+                 g, g_ref)
+
+
+def _with(model, params):
+  graphdef, p, rest = nnx.split(model, nnx.Param, ...)
+  nnx.replace_by_pure_dict(p, params)
+  return graphdef, p, rest

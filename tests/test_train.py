@@ -221,3 +221,28 @@ def test_fashion_mnist_from_the_debian_package():
   assert (len(d.train), len(d.test), d.shape, d.num_classes) == (60000, 10000, (28, 28, 1), 10)
   assert np.bincount(d.test.labels).tolist() == [1000] * 10
   assert 0.0 <= d.train.images.min() and d.train.images.max() == 1.0
+
+
+def test_optimizer_rates_for_thresholds_and_weight_decay():
+  model = train.build_model(tiny(qcfs_cfg), data.load("digits"), train.recipe_for(tiny(qcfs_cfg)).act)
+  params = nnx.state(model, nnx.Param)
+  grads = jax.tree.map(np.ones_like, params)
+
+  def moved(**kw):
+    tx = train.make_optimizer(tiny(qcfs_cfg, **kw), params, 10)
+    with jax.numpy_dtype_promotion("standard"):  # optax's schedules mix int and float counts
+      updates, _ = tx.update(grads, tx.init(params), params)
+    flat = jax.tree.leaves(nnx.to_pure_dict(updates)["acts"][0])
+    kernel = jax.tree.leaves(nnx.to_pure_dict(updates)["head"])
+    return max(abs(float(np.max(np.abs(a)))) for a in flat), float(np.max(np.abs(kernel[-1])))
+
+  thr, w = moved(optimizer="sgd", learning_rate=0.1, threshold_lr=0.0, weight_decay=0.0)
+  assert thr == 0.0 and w == pytest.approx(0.1)          # 0 freezes the thresholds
+  thr, w = moved(optimizer="sgd", learning_rate=0.1, threshold_lr=None, weight_decay=0.0)
+  assert thr == pytest.approx(0.1) and w == pytest.approx(0.1)  # None follows the weights
+  thr, w = moved(optimizer="sgd", learning_rate=0.1, threshold_lr=0.02, weight_decay=0.0)
+  assert thr == pytest.approx(0.02)
+  # Adam's state has one structure whatever the weight decay: a resume may change it
+  shapes = [jax.tree.structure(train.make_optimizer(tiny(optimizer="adam", weight_decay=wd), params, 10)
+                               .init(params)) for wd in (0.0, 1e-4)]
+  assert shapes[0] == shapes[1]

@@ -97,8 +97,32 @@ def test_resume_with_a_changed_model_is_refused_and_touches_nothing(tmp_path):
 def test_fresh_run_into_a_workdir_with_checkpoints_is_refused(tmp_path):
   c = tiny(qcfs_cfg, num_steps=4, checkpoint_every=2)
   train.train_and_evaluate(c, str(tmp_path), log=lambda *_: None)
+  saved = (tmp_path / "config.json").read_text()
   with pytest.raises(RuntimeError, match="--resume"):
-    train.train_and_evaluate(c, str(tmp_path), log=lambda *_: None)
+    train.train_and_evaluate(tiny(qcfs_cfg, num_steps=4, checkpoint_every=2, learning_rate=0.5),
+                             str(tmp_path), log=lambda *_: None)
+  assert (tmp_path / "config.json").read_text() == saved  # the workdir's own config is kept
+
+
+def test_checkpoint_of_another_state_is_refused_and_a_dtype_change_is_restored(tmp_path):
+  from snnjax._compat import enable_x64
+  ck = checkpoint.Checkpointer(str(tmp_path / "ck"))
+  tree = {"w": jnp.arange(6, dtype=jnp.float32).reshape(2, 3) / 7, "n": jnp.arange(3, dtype=jnp.int32)}
+  ck.save(5, tree, {"data": 1})
+  ck.wait()
+  for like, what in [({"w": jnp.zeros((3, 2)), "n": tree["n"]}, "shapes differ"),
+                     ({"w": tree["w"]}, "only the checkpoint has"),
+                     (dict(tree, b=jnp.zeros(2)), "this run has and the checkpoint lacks")]:
+    with pytest.raises(checkpoint.StateMismatch, match=what):
+      ck.restore(like, report=pytest.fail)
+  assert not os.path.exists(ck.quarantine) and ck.steps() == [5]  # nothing moved
+  with enable_x64():
+    like = {"w": jnp.zeros((2, 3), jnp.float64), "n": jnp.zeros(3, jnp.int64)}
+    step, got, meta = ck.restore(like, report=pytest.fail)
+    assert step == 5 and meta == {"data": 1} and got["w"].dtype == jnp.float64
+    np.testing.assert_array_equal(np.asarray(got["w"]), np.asarray(tree["w"], np.float64))
+  assert not os.path.exists(ck.quarantine)
+  ck.close()
 
 
 def test_a_second_run_is_kept_out_of_the_workdir(tmp_path):

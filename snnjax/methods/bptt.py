@@ -7,7 +7,8 @@ c=0.05, the fair comparison with OTTT and SAF.
 
 On XLA:CPU conv gradients inside a loop are very slow (jax-ml/jax#12868), so
 ``way="auto"`` trains step-by-step with the time loop unrolled there and
-layer-by-layer elsewhere.
+layer-by-layer elsewhere; both compute the same numbers (BatchNorm
+statistics per time step in both, see :mod:`snnjax.simulate`).
 
 References:
   [Wu et al., 2018](https://doi.org/10.3389/fnins.2018.00331) (spatio-temporal backpropagation);

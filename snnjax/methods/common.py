@@ -130,7 +130,6 @@ def sequence_of(model: nnx.Module, method: str) -> list[nnx.Module]:
     raise ValueError(f"{method} needs a sequential model with a sequence() method (snnjax.nn.mlp, "
                      f"cnn4, small_cnn, vgg11_ws, ...), got {type(model).__name__}.")
   seq = seq_fn()
-  decays = set()
   for layer in seq:
     if isinstance(layer, Synapse) and layer.norm is not None:
       raise ValueError(f"{method} runs without BatchNorm (its updates mix time steps): build the model "
@@ -145,8 +144,13 @@ def sequence_of(model: nnx.Module, method: str) -> list[nnx.Module]:
       if spec.reset != "soft" or spec.amplitude != "one" or spec.v0 != "zero":
         raise ValueError(f"{method} uses LIF neurons with soft reset, spikes of amplitude 1 and "
                          f"v[0] = 0; got reset={spec.reset!r}, amplitude={spec.amplitude!r}, v0={spec.v0!r}.")
-      decays.add(spec.leak)
-  if not decays:
+      if spec.decay_input or spec.v_rest not in (None, 0.0) or spec.reset_amount is not None:
+        # its neuron step is u = λ·v + I, v ← u − θ·s: the other neuron options would
+        # train one dynamics while simulate/evaluate run another
+        raise ValueError(f"{method} runs u = λ·v + I with a reset of θ; got decay_input={spec.decay_input}, "
+                         f"v_rest={spec.v_rest}, reset_amount={spec.reset_amount}: build the spiking "
+                         "layers without these options (recipe(config).act).")
+  if not any(isinstance(layer, Spiking) for layer in seq):
     raise ValueError(f"{method}: the model has no spiking layer.")
   return seq
 

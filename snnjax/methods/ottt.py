@@ -36,9 +36,8 @@ from flax import nnx
 from jaxtyping import Array, Float
 
 from snnjax.methods.common import Recipe, online_step, per_step_loss, sequence_of
-from snnjax.nn.activations import SpikingSpec, lif
+from snnjax.nn.activations import Spiking, SpikingSpec, lif
 from snnjax.nn.layers import Synapse
-from snnjax.nn.activations import Spiking
 from snnjax.surrogate import spike
 
 __all__ = ["DEFAULTS", "default_act", "replace_grad_op", "init", "forward", "make_step", "recipe"]

@@ -44,7 +44,7 @@ import optax
 from flax import nnx
 from jaxtyping import Array, Float
 
-from snnjax import _compat, simulate
+from snnjax import _compat, _tree, simulate
 from snnjax.convert import fold_batchnorm
 from snnjax.methods.common import Recipe, cross_entropy
 from snnjax.nn.activations import ActSpec, Activation, Spiking, SpikingSpec, as_rngs
@@ -365,31 +365,17 @@ def to_spiking(model: Model, *, T: int, membrane_dropout: float = 0.0, eps: floa
   head = simulate.head_path(model)
   for key, m in modules_by_path(model).items():
     if isinstance(m, Synapse) and key != head:
-      node = _at(tree, key)
+      node = _tree.get(tree, key)
       node["op"] = dict(node["op"], bias=node["op"]["bias"] / T)
     if isinstance(m, SMU):
-      node = _at(tree, key)
+      node = _tree.get(tree, key)
       node.clear()
       node["threshold"] = m.vth[...]
   graphdef, abstract, records = nnx.split(template, nnx.Not(Record), ...)
-  nnx.replace_by_pure_dict(abstract, _fill(nnx.to_pure_dict(abstract), tree))
+  nnx.replace_by_pure_dict(abstract, _tree.fill(nnx.to_pure_dict(abstract), tree))
   snn = nnx.merge(graphdef, abstract, records)
   snn.eval() if membrane_dropout == 0 else snn.train()
   return snn
-
-
-def _at(tree, key):
-  for k in key.split("/"):
-    tree = tree[int(k) if k.isdigit() else k]
-  return tree
-
-
-def _fill(target, source):
-  if isinstance(target, dict):
-    return {k: _fill(v, source.get(k) if isinstance(source, dict) else None) for k, v in target.items()}
-  if target is None:
-    return None
-  return jnp.asarray(source, target.dtype).reshape(target.shape)
 
 
 # --- the training step -----------------------------------------------------------------------------
@@ -461,20 +447,14 @@ def snn_branch(snn: Model, x: Array, T: int, key) -> tuple[dict[str, Array], Arr
   def body(carry, t):
     state, counts, total = carry
     state, y = step(params, state, x, jax.random.fold_in(key, t))
-    counts = {k: counts[k] + _get(state, k, "rec_out") for k in sites}
+    counts = {k: counts[k] + _tree.get(state, f"{k}/rec_out") for k in sites}
     return (state, counts, total + y), None
 
   state = init(x.shape, x.dtype)
-  zeros = {k: jnp.zeros_like(_get(state, k, "rec_out")) for k in sites}
+  zeros = {k: jnp.zeros_like(_tree.get(state, f"{k}/rec_out")) for k in sites}
   out = jax.eval_shape(lambda s: step(params, s, x, key)[1], state)
   (_, counts, total), _ = jax.lax.scan(body, (state, zeros, jnp.zeros(out.shape, out.dtype)), jnp.arange(T))
   return jax.lax.stop_gradient(counts), jax.lax.stop_gradient(total / T)
-
-
-def _get(state, key, name):
-  for k in key.split("/"):
-    state = state[int(k) if k.isdigit() else k]
-  return state[name]
 
 
 def _loss_unavailable(model, batch, rngs=None):

@@ -197,6 +197,9 @@ class SpikingSpec(ActSpec):
     _checks.check_threshold(self.threshold)
     if self.neuron not in ("if", "lif"):
       raise ValueError(f"neuron must be 'if' or 'lif', got {self.neuron!r}.")
+    if self.neuron == "if" and self.decay_input:
+      raise ValueError("decay_input leaks the input of LIF neurons (λ < 1); IF neurons have no leak: "
+                       "drop decay_input or use neuron='lif'.")
     if isinstance(self.v0, str) and self.v0 not in ("zero", "half"):
       raise ValueError(f"v0 must be 'zero', 'half' or a fraction of θ, got {self.v0!r}.")
     get_surrogate(self.surrogate, self.alpha)
@@ -295,7 +298,8 @@ def spiking(**kwargs) -> SpikingSpec:
 
 
 def lif(tau: float = 2.0, **kwargs) -> SpikingSpec:
-  """LIF defaults of the BPTT baseline: τ=2, sigmoid α=4, soft reset, v0=0, amplitude 1."""
+  """LIF neurons, τ=2, sigmoid α=4, soft reset, v0=0, amplitude 1 (the BPTT baseline's
+  neuron, :func:`snnjax.methods.bptt.default_act`, also detaches the reset)."""
   kwargs.setdefault("amplitude", "one")
   return SpikingSpec(neuron="lif", tau=tau, **kwargs)
 

@@ -17,15 +17,11 @@ from flax import nnx
 from jaxtyping import Array, Float
 
 from snnjax import _compat
-from snnjax.nn.activations import Activation, clip_statistic
+from snnjax._tree import path_key
+from snnjax.nn.activations import Activation, as_rngs, clip_statistic
 from snnjax.nn.variables import Record
 
 __all__ = ["path_key", "modules_by_path", "capture", "init_clip_from_data", "clip_sites"]
-
-
-def path_key(path) -> str:
-  """``("acts", 0)`` → ``"acts/0"``."""
-  return "/".join(map(str, path))
 
 
 def modules_by_path(model: nnx.Module) -> dict[str, nnx.Module]:
@@ -59,14 +55,19 @@ def capture(model: nnx.Module, x: Float[Array, "batch *features"], slots: Iterab
   """
   slots = tuple((str(k), str(n)) for k, n in slots)
   graphdef, state = nnx.split(model)
+  key = rngs.noise() if isinstance(rngs, nnx.Rngs) else rngs
+  return (_capture_jit if jit else _capture)(graphdef, state, jnp.asarray(x), key, slots)
 
-  def f(state, x):
-    m = nnx.merge(graphdef, _compat.copy_state(state))
-    mods = _switch_on(m, slots)
-    m(x, rngs=rngs)
-    return {s: _compat.get_value(getattr(mods[s[0]], s[1])) for s in slots}
 
-  return (jax.jit(f) if jit else f)(state, jnp.asarray(x))
+def _capture(graphdef, state, x, key, slots):
+  m = nnx.merge(graphdef, _compat.copy_state(state))
+  mods = _switch_on(m, slots)
+  m(x, rngs=as_rngs(key))
+  return {s: _compat.get_value(getattr(mods[s[0]], s[1])) for s in slots}
+
+
+# one compilation per model structure, slots and input shape
+_capture_jit = jax.jit(_capture, static_argnames=("graphdef", "slots"))
 
 
 def clip_sites(model: nnx.Module) -> list[tuple[str, Activation]]:
@@ -100,19 +101,12 @@ def init_clip_from_data(model: nnx.Module, x: Float[Array, "batch *features"], *
   # a private copy: BatchNorm on batch statistics, training noise off (no key needed)
   work.set_attributes(use_running_average=False, deterministic=True, raise_if_not_found=False)
   mods = modules_by_path(work)
-  graphdef, state = nnx.split(work)
   slots = tuple((k, "rec_in") for k, _ in sites)
-
-  @jax.jit
-  def inputs(state, x):
-    m = nnx.merge(graphdef, _compat.copy_state(state))
-    found = _switch_on(m, slots)
-    m(x)
-    return [_compat.get_value(found[k].rec_in) for k, _ in slots]
-
+  x = jnp.asarray(x)
   out = {}
-  for i, (key, _) in enumerate(sites):
-    clip = clip_statistic(inputs(nnx.state(work), jnp.asarray(x))[i], percentile)
+  for key, _ in sites:
+    # the inputs again each time: the clips set upstream change them
+    clip = clip_statistic(capture(work, x, slots)[(key, "rec_in")], percentile)
     conv = mods[key].conversion()
     for target in (mods[key], dict(sites)[key]):
       getattr(target, conv.threshold)[...] = (clip / conv.scale).astype(jnp.float32)

@@ -44,7 +44,9 @@ class Synapse(nnx.Module):
     norm: add BatchNorm (the op then has no bias; conversion folds BN into it).
     analog_input: this synapse reads the network's analog input (direct
       encoding): its operations are counted as multiply-accumulates, once per
-      image.
+      image, and a simulation computes it once per batch. Set it on every
+      synapse your own model feeds the input to; unflagged, its input is
+      counted as spikes at every step.
     ws: scaled weight standardisation: the op uses
       ``w' = gain·(w − mean)/sqrt(var·fan_in + 1e-4)`` over each output
       channel's fan-in, with a learnable ``gain`` (init 1) and the unbiased
@@ -151,14 +153,23 @@ class Synapse(nnx.Module):
       return cached
     y = self.apply_op(x)
     if self.norm is not None:
-      if not self.norm.use_running_average and math.prod(y.shape[:-1]) // _spatial(y, self) < 2:
-        raise ValueError(
-            "BatchNorm in training mode needs a batch of at least 2 examples (with one, every "
-            "normalised value is 0): train with a larger batch, or call model.eval() for inference.")
-      y = self.norm(y)
+      if not self.norm.use_running_average and y.ndim == self.feature_ndim + 2:
+        # [T, B, ...] in training mode: statistics of each step's batch, the running
+        # statistics updated once per step, as T calls one step at a time do
+        y = jnp.stack([_normalize_checked(self, y[t]) for t in range(y.shape[0])])
+      else:
+        y = _normalize_checked(self, y)
     if cached is not None:
       _compat.set_value(self.cache, y)
     return y
+
+
+def _normalize_checked(syn: Synapse, y: Array) -> Array:
+  if not syn.norm.use_running_average and math.prod(y.shape[:-1]) // _spatial(y, syn) < 2:
+    raise ValueError(
+        "BatchNorm in training mode needs a batch of at least 2 examples (with one, every "
+        "normalised value is 0): train with a larger batch, or call model.eval() for inference.")
+  return syn.norm(y)
 
 
 def _spatial(y, syn) -> int:

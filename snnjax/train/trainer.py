@@ -66,7 +66,8 @@ def build_model(config, ds: data.Dataset, act, seed: int | None = None):
 def make_optimizer(config, params, total_steps: int) -> optax.GradientTransformation:
   """optax optimizer from the config; threshold-like parameters
   (:class:`~snnjax.nn.ThresholdParam`: λ, θ, s) get ``config.threshold_lr``
-  (their own rate, no weight decay)."""
+  (their own rate, no weight decay; ``None``: the weights' rate; ``0``:
+  frozen)."""
 
   def opt(lr, wd):
     n = max(total_steps, 1)
@@ -79,8 +80,10 @@ def make_optimizer(config, params, total_steps: int) -> optax.GradientTransforma
       sched = optax.constant_schedule(lr)
     else:
       raise ValueError(f"schedule must be 'cosine', 'multistep' or 'constant', got {config.schedule!r}.")
-    if config.optimizer == "adam":  # decoupled weight decay (AdamW) when wd > 0
-      return optax.adamw(sched, weight_decay=wd) if wd else optax.adam(sched)
+    if config.optimizer == "adam":
+      # decoupled weight decay (AdamW); with wd = 0 this is Adam, with the same state
+      # structure, so a resume may change the weight decay
+      return optax.adamw(sched, weight_decay=wd)
     if config.optimizer == "adam_l2":  # weight decay added to the gradient, as torch.optim.Adam does
       return optax.chain(optax.add_decayed_weights(wd), optax.adam(sched))
     if config.optimizer == "sgd":
@@ -89,9 +92,10 @@ def make_optimizer(config, params, total_steps: int) -> optax.GradientTransforma
 
   labels = jax.tree.map(lambda v: "threshold" if isinstance(v, ThresholdParam) else "weight", params,
                         is_leaf=lambda v: isinstance(v, nnx.Variable))
+  thr_lr = config.learning_rate if config.get("threshold_lr") is None else config.threshold_lr
   return optax.multi_transform(
       {"weight": opt(config.learning_rate, config.weight_decay),
-       "threshold": opt(config.threshold_lr or config.learning_rate, 0.0)}, labels)
+       "threshold": opt(thr_lr, 0.0)}, labels)
 
 
 class Trainer:
@@ -191,12 +195,10 @@ def train_model(config, ds, recipe: common.Recipe, workdir, *, resume: bool = Fa
                     shard_index=jax.process_index(), shard_count=jax.process_count())
   every = _checkpoint_every(config, len(ds.train))
   ckpt_dir = os.path.join(workdir, "checkpoints", tag)
+  if every and not resume:
+    _refuse_fresh_run(ckpt_dir)
   ckpt = checkpoint.Checkpointer(ckpt_dir) if every else None
   start, history = 0, []
-  if ckpt is not None and ckpt.steps() and not resume:
-    ckpt.close()
-    raise RuntimeError(f"{ckpt_dir} already holds checkpoints (steps {ckpt.steps()}): pass --resume to "
-                       "continue that run, or use another --workdir.")
   if resume and ckpt is None:
     log(f"[{tag}] checkpoints are off (checkpoint_every=0): nothing to resume, starting from scratch")
   elif resume:
@@ -345,6 +347,13 @@ def _snn_eval(snn, split, Ts, config, readout_decay=None) -> dict:
 
 
 #: Config fields that shape the trained state: a resume with any of them changed is refused.
+def _refuse_fresh_run(ckpt_dir: str) -> None:
+  steps = checkpoint.saved_steps(ckpt_dir)
+  if steps:
+    raise RuntimeError(f"{ckpt_dir} already holds checkpoints (steps {steps}): pass --resume to "
+                       "continue that run, or use another --workdir.")
+
+
 STATE_KEYS = ("method", "model", "model_kwargs", "hidden", "norm", "dataset", "optimizer", "levels",
               "smu", "noise.learn_threshold", "batch_size", "seed")
 
@@ -436,6 +445,8 @@ def train_and_evaluate(config, workdir: str, *, resume: bool = False, log=print,
     saved_cfg = os.path.join(workdir, "config.json")
     if resume and os.path.exists(saved_cfg):
       check_resume_config(config, json.load(open(saved_cfg)), log)
+    if not resume:  # before config.json is written: the workdir's own config stays
+      _refuse_fresh_run(os.path.join(workdir, "checkpoints", config.method))
     ds = dataset or data.load(config.dataset, data_dir=config.data_dir or None, download=config.download)
     check_dataset(ds)
     if primary:

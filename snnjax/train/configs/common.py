@@ -23,7 +23,7 @@ def base(method: str) -> ml_collections.ConfigDict:
   # optimisation
   c.optimizer = "adam"
   c.learning_rate = 1e-3
-  c.threshold_lr = 1e-2        # own rate for threshold-like parameters (λ, θ, s)
+  c.threshold_lr = 1e-2        # own rate for threshold-like parameters (λ, θ, s); 0 freezes them
   c.weight_decay = 0.0
   c.schedule = "cosine"
   c.batch_size = 128
@@ -58,6 +58,11 @@ def base(method: str) -> ml_collections.ConfigDict:
   return c
 
 
+def same_as_weights() -> ml_collections.FieldReference:
+  """``threshold_lr`` that follows ``learning_rate`` (still a float on the command line)."""
+  return ml_collections.FieldReference(None, field_type=float)
+
+
 def tiny(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Shrink a config to seconds on a CPU (tests)."""
   c.dataset = "digits"
@@ -79,7 +84,8 @@ def online(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.hidden = (256, 256)
   c.norm = False
   c.model_kwargs = ml_collections.ConfigDict({"ws": True, "act_scale": 2.74})
-  c.optimizer, c.learning_rate, c.weight_decay, c.threshold_lr = "sgd", 0.1, 0.0, 0.0
+  c.optimizer, c.learning_rate, c.weight_decay = "sgd", 0.1, 0.0
+  c.threshold_lr = same_as_weights()
   c.eval_T = (1, 2, 4, 6, 8, 16)
   return c
 

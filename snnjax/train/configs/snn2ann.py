@@ -17,7 +17,7 @@ Variants (comma-separated): ReSU (default), STSU, avgpool (IF → avg-pool → I
 
 import ml_collections
 
-from snnjax.train.configs.common import base, tiny
+from snnjax.train.configs.common import base, same_as_weights, tiny
 
 VARIANTS = ("ReSU", "STSU", "avgpool", "spike_shortcut", "tiny", "cifar10_vgg13", "cifar10_resnet17",
             "cifar100_vgg13", "cifar100_resnet17", "tiny_imagenet_vgg13", "tiny_imagenet_resnet17")
@@ -30,7 +30,8 @@ def get_config(variant: str = ""):
   c = base("snn2ann")
   c.model = "snn2ann_small"
   c.norm = True
-  c.optimizer, c.learning_rate, c.weight_decay, c.threshold_lr = "adam_l2", 1e-3, 5e-4, 0.0
+  c.optimizer, c.learning_rate, c.weight_decay = "adam_l2", 1e-3, 5e-4
+  c.threshold_lr = same_as_weights()
   c.schedule, c.lr_milestones = "multistep", (0.5, 0.75, 0.875)
   c.init_percentile = 0.0
   c.eval_T = (1, 2, 4, 8, 16)
