@@ -17,7 +17,8 @@ Accuracy runs are cached in results/report_accuracy.json; groups already there
 
 The speed tables are read from benchmarks/results/*.json (run the speed
 benchmarks first: ``python -m benchmarks.train_step``, ``python -m benchmarks.snn_eval``,
-``python -m benchmarks.lif_layer``).
+``python -m benchmarks.lif_layer``), the all-methods comparisons from
+``results/compare/`` (``python -m benchmarks.compare``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import time
 
 import numpy as np
 
+from benchmarks import compare
 from benchmarks.common import RESULTS_DIR, device_name
 from snnjax.train import trainer as train
 from snnjax.train.configs import ann as ann_cfg
@@ -123,16 +125,14 @@ def speed_section():
             f"Device: {rows[0]['device']}; `python -m benchmarks.online`. The time loop as `lax.scan` "
             "(the accelerator default) and as a Python loop (the CPU default: XLA:CPU differentiates "
             "convolutions inside loops slowly).", "",
-            "| model | loop | method | " + " | ".join(f"T={t}" for t in Ts) + " | T=32 / T=1 |",
+            "| model | loop | method | " + " | ".join(f"T={t}" for t in Ts) + f" | T={max(Ts)} / T={min(Ts)} |",
             "|---|---|---|" + "---|" * (len(Ts) + 1)]
     for model in dict.fromkeys(r["model"] for r in mem):
       for loop in dict.fromkeys(r.get("loop", "scan") for r in mem):
         for name in names:
-          v = {r["T"]: r["peak_bytes"] for r in mem
-               if r["model"] == model and r["name"] == name and r.get("loop", "scan") == loop}
-          if v:
-            out.append(f"| {model} | {loop} | {name} | " + " | ".join(f"{v[t] / 2**20:.1f}" for t in Ts) +
-                       f" | {v[max(Ts)] / v[min(Ts)]:.2f} |")
+          row = _memory_row(mem, Ts, model, name, loop=loop)
+          if row:
+            out.append(f"| {model} | {loop} | {name} | {row} |")
     tim = [r for r in rows if r["kind"] == "time"]
     out += ["", "Time and memory of one training step at T = 6:", "",
             "| model | method | median ms | MiB |", "|---|---|---|---|"]
@@ -149,11 +149,11 @@ def speed_section():
     Ts = sorted({r["T"] for r in mem})
     out += ["", "### SNN2ANN vs BPTT: memory of one training step vs T (MiB, compiled)", "",
             f"Device: {rows[0]['device']}; `python -m benchmarks.snn2ann`.", "",
-            "| model | method | " + " | ".join(f"T={t}" for t in Ts) + " |", "|---|---|" + "---|" * len(Ts)]
+            "| model | method | " + " | ".join(f"T={t}" for t in Ts) + f" | T={max(Ts)} / T={min(Ts)} |",
+            "|---|---|" + "---|" * (len(Ts) + 1)]
     for model in dict.fromkeys(r["model"] for r in mem):
       for name in ("snn2ann", "bptt"):
-        v = {r["T"]: r["peak_bytes"] for r in mem if r["model"] == model and r["name"] == name}
-        out.append(f"| {model} | {name} | " + " | ".join(f"{v[t] / 2**20:.1f}" for t in Ts) + " |")
+        out.append(f"| {model} | {name} | {_memory_row(mem, Ts, model, name)} |")
       t = {r["name"]: r["median_ms"] for r in rows if r["kind"] == "time" and r["model"] == model}
       m4 = {r["name"]: r["peak_bytes"] for r in mem if r["model"] == model and r["T"] == 4}
       out += ["", f"{model}, T = 4: step time SNN2ANN / BPTT = {t['snn2ann'] / t['bptt']:.2f} (paper 0.377; "
@@ -314,7 +314,7 @@ def render(acc: dict, seconds: float) -> str:
       "trained on 4-level activations and cannot anticipate it. With T = L = 8 the first layer "
       "converts exactly and the volley is part of what was trained.",
       "",
-  ] + online_section(acc) + snn2ann_section(acc) + [
+  ] + online_section(acc) + snn2ann_section(acc) + [compare.section(), "",
       "## Checks",
       "",
   ] + [f"- {'PASS' if ok else 'FAIL'}: {k}" for k, ok in {**checks, **extra_checks(acc)}.items()] + [
@@ -388,6 +388,15 @@ def extra_checks(acc) -> dict:
       out[f"{k} within 1 point of BPTT at T=4 (mean over seeds)"] = abs(
           _mean(sa[k], "snn_accuracy", 4) - _mean(sa["BPTT"], "snn_accuracy", 4)) <= 1.0
   return out
+
+
+def _memory_row(mem, Ts, model, name, loop=None) -> str:
+  """MiB at each T and the ratio of the largest T to the smallest ('' when nothing was measured)."""
+  v = {r["T"]: r["peak_bytes"] for r in mem if r["model"] == model and r["name"] == name
+       and (loop is None or r.get("loop", "scan") == loop)}
+  if not v:
+    return ""
+  return " | ".join(f"{v[t] / 2**20:.1f}" for t in Ts) + f" | {v[max(Ts)] / v[min(Ts)]:.2f}"
 
 
 def main(argv=None):

@@ -76,6 +76,13 @@ class Split:
     return {"image": self.images[i], "label": self.labels[i]}
 
 
+def subset_indices(total: int, n: int) -> np.ndarray:
+  """``n`` of ``range(total)``, a fixed random choice (the same everywhere), in increasing order."""
+  if n >= total:
+    return np.arange(total)
+  return np.sort(np.random.default_rng(0).permutation(total)[:n])
+
+
 @dataclasses.dataclass
 class Dataset:
   name: str
@@ -86,6 +93,14 @@ class Dataset:
   @property
   def shape(self) -> tuple[int, ...]:
     return tuple(self.train.images.shape[1:])
+
+  def with_train_examples(self, n: int) -> "Dataset":
+    """The same dataset with ``n`` of its training examples: a fixed random subset (the same for
+    every run and seed, in the split's order), since some splits are sorted by class."""
+    if not 0 < n <= len(self.train):
+      raise ValueError(f"train_examples must be in 1..{len(self.train)} for {self.name}, got {n}.")
+    keep = subset_indices(len(self.train), n)
+    return dataclasses.replace(self, train=Split(self.train.images[keep], self.train.labels[keep]))
 
 
 @functools.lru_cache(maxsize=1)

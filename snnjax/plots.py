@@ -2,6 +2,8 @@
 
 * :func:`accuracy_vs_T` — accuracy of several runs against the number of time
   steps, on one axis (the figure the papers show), with reference lines.
+* :func:`accuracy_vs_cost` — one point per method: accuracy against a cost
+  (training time, memory), log scale.
 * :func:`firing_rates` — spikes per neuron per step, by layer, for one or more nets.
 * :func:`training_curves` — loss and train/test accuracy against the step.
 * :func:`spike_raster`, :func:`rate_vs_t`, :func:`membrane_traces` — what
@@ -17,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["accuracy_vs_T", "firing_rates", "training_curves", "spike_raster", "rate_vs_t",
+__all__ = ["accuracy_vs_T", "accuracy_vs_cost", "firing_rates", "training_curves", "spike_raster", "rate_vs_t",
            "membrane_traces", "layer_label"]
 
 
@@ -61,11 +63,12 @@ def accuracy_vs_T(curves: Mapping[str, Mapping], references: Mapping[str, float]
   fig, axes = plt.subplots(1, 2 if zoom else 1, figsize=(11 if zoom else 6, 4.2), squeeze=False)
   axes = axes[0]
   markers = "osD^v<>p*h"
+  colors = _colors(len(curves))
   for ax in axes:
     for i, (label, acc) in enumerate(curves.items()):
       Ts = sorted(int(t) for t in acc)
       ax.plot(Ts, [100 * acc[str(t)] if str(t) in acc else 100 * acc[t] for t in Ts],
-              marker=markers[i % len(markers)], lw=1.6, ms=5, label=label)
+              marker=markers[i % len(markers)], lw=1.6, ms=5, label=label, color=colors[i])
     for j, (label, v) in enumerate((references or {}).items()):
       ax.axhline(100 * v, color=f"C{7 + j}", ls=(0, (2, 2)), lw=1.2, label=f"{label}: {100 * v:.1f}%")
     ax.set_xscale("log", base=2)
@@ -86,6 +89,33 @@ def accuracy_vs_T(curves: Mapping[str, Mapping], references: Mapping[str, float]
   return _done(fig, path)
 
 
+def _colors(n: int) -> list:
+  """Matplotlib's default cycle up to 10 series; tab20's distinct colours beyond."""
+  plt = _plt()
+  if n <= 10:
+    return [f"C{i}" for i in range(n)]
+  return [plt.get_cmap("tab20")(i % 20) for i in range(n)]
+
+
+def accuracy_vs_cost(points: Mapping[str, tuple[float, float]], *, xlabel: str, ylabel: str,
+                     title: str = "", path: str | None = None):
+  """One labelled point per method: ``points = {label: (cost, accuracy)}``; cost on a log axis."""
+  plt = _plt()
+  fig, ax = plt.subplots(figsize=(7.5, 4.8))
+  markers = "osD^v<>p*h"
+  colors = _colors(len(points))
+  for i, (label, (cost, acc)) in enumerate(points.items()):
+    ax.scatter([cost], [100 * acc], marker=markers[i % len(markers)], s=46, color=colors[i], label=label,
+               zorder=3)
+  ax.set_xscale("log")
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  ax.grid(alpha=0.3, which="both")
+  ax.set_title(title)
+  ax.legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5))
+  return _done(fig, path)
+
+
 def firing_rates(rates: Mapping[str, Mapping[str, float]], *, title: str = "", path: str | None = None):
   """Spikes per neuron per step by layer; ``rates = {net label: {layer path: rate}}``."""
   plt = _plt()
@@ -98,7 +128,10 @@ def firing_rates(rates: Mapping[str, Mapping[str, float]], *, title: str = "", p
   ax.set_xticks(x, [layer_label(k) for k in layers], rotation=30, ha="right", fontsize=8)
   ax.set(xlabel="spiking layer", ylabel="spikes / neuron / step", title=title or "firing rates")
   ax.grid(axis="y", alpha=0.3)
-  ax.legend(fontsize=8)
+  top = np.nanmax([v for r in rates.values() for v in r.values()] + [0.0])
+  if top > 0:
+    ax.set_ylim(0, top * (1.2 + 0.08 * len(rates)))  # headroom for the legend above the bars
+  ax.legend(fontsize=8, loc="upper right")
   return _done(fig, path)
 
 

@@ -51,8 +51,11 @@ def test_I16_mapping_units():
     np.testing.assert_array_equal(np.asarray(dn), [0, 0, 0, 0])
 
 
-def _model(unit="STSU", pool="max", seed=0):
-  m = snn2ann.snn2ann_small((8, 8, 1), 3, act=snn2ann.SMUSpec(unit=unit), pool=pool, rngs=nnx.Rngs(seed))
+def _model(unit="STSU", pool="max", seed=0, arch="vgg"):
+  if arch == "mlp":
+    m = snn2ann.snn2ann_mlp((8, 8, 1), 3, hidden=(16, 12), act=snn2ann.SMUSpec(unit=unit), rngs=nnx.Rngs(seed))
+  else:
+    m = snn2ann.snn2ann_small((8, 8, 1), 3, act=snn2ann.SMUSpec(unit=unit), pool=pool, rngs=nnx.Rngs(seed))
   rng = np.random.default_rng(seed)
   for _, syn in modules_by_path(m).items():
     bn = getattr(syn, "norm", None)
@@ -104,10 +107,10 @@ def _ann_logits(m, x, counts, T):
   return m.head(m.features(x) / T)
 
 
-@pytest.mark.parametrize("unit", ["STSU", "ReSU"])
-def test_I19_branch_consistency(unit):
+@pytest.mark.parametrize("unit,arch", [("STSU", "vgg"), ("ReSU", "vgg"), ("STSU", "mlp")])
+def test_I19_branch_consistency(unit, arch):
   T = 4
-  m = _model(unit)
+  m = _model(unit, arch=arch)
   if unit == "ReSU":
     # ReSU equals STSU wherever no unit spikes while its ReLU is silent: make every ReLU input
     # positive (a large BatchNorm shift), and the two branches must agree as with STSU

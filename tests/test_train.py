@@ -246,3 +246,14 @@ def test_optimizer_rates_for_thresholds_and_weight_decay():
   shapes = [jax.tree.structure(train.make_optimizer(tiny(optimizer="adam", weight_decay=wd), params, 10)
                                .init(params)) for wd in (0.0, 1e-4)]
   assert shapes[0] == shapes[1]
+
+
+def test_train_and_eval_subsets_are_fixed_and_cover_the_classes():
+  ds = data.load("mnist5k")  # sorted by class: a prefix would hold one digit
+  sub = ds.with_train_examples(500)
+  assert len(sub.train) == 500 and len(set(sub.train.labels.tolist())) == 10
+  np.testing.assert_array_equal(sub.train.labels, ds.with_train_examples(500).train.labels)
+  with pytest.raises(ValueError, match="train_examples must be in 1..4000"):
+    ds.with_train_examples(5000)
+  test = train._arrays(ds, ds.test, 200)
+  assert len(test) == 200 and len(set(test.labels.tolist())) == 10

@@ -40,6 +40,7 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 from jaxtyping import Array, Float
@@ -50,7 +51,7 @@ from snnjax.methods.common import Recipe, cross_entropy
 from snnjax.nn.activations import ActSpec, Activation, Spiking, SpikingSpec, as_rngs
 from snnjax.nn.calibration import modules_by_path
 from snnjax.nn.layers import Flatten, Pool, Synapse
-from snnjax.nn.models import Model, rebuild, run_sequence
+from snnjax.nn.models import BasicBlock, Model, rebuild, run_sequence
 from snnjax.nn.variables import Record, SimState, record
 
 __all__ = ["DEFAULTS", "AdaptiveThreshold", "SpikeCounts", "SMUSpec", "SMU", "IFSpec", "SNN2ANNIF",
@@ -202,7 +203,7 @@ class SNN2ANNVGG(Model):
       default); ``"avg"`` — neuron → 2×2 average pool of its spikes → a second neuron.
   """
 
-  def __init__(self, in_shape: Sequence[int], blocks: Sequence[tuple[int, int, bool, float]],
+  def __init__(self, in_shape: Sequence[int], blocks: Sequence[Sequence[int | bool | float]],
                num_classes: int, *, act: ActSpec, norm: bool = True, pool: Literal["max", "avg"] = "max",
                rngs: nnx.Rngs):
     self._remember(in_shape=tuple(in_shape), blocks=tuple(tuple(b) for b in blocks),
@@ -242,6 +243,34 @@ class SNN2ANNVGG(Model):
     return self.head(self.features(x, rngs=rngs))
 
 
+class SNN2ANNMLP(Model):
+  """A fully connected SNN2ANN net: flatten → (linear [+ BatchNorm] → mapping unit) × len(hidden)
+  → linear classifier; the same layout as :func:`snnjax.nn.mlp`, for comparisons on one model."""
+
+  def __init__(self, in_shape: Sequence[int], hidden: Sequence[int], num_classes: int, *, act: ActSpec,
+               norm: bool = True, rngs: nnx.Rngs):
+    self._remember(in_shape=tuple(in_shape), hidden=tuple(hidden), num_classes=num_classes, act=act,
+                   norm=norm)
+    self.in_shape = tuple(in_shape)
+    sizes = (int(np.prod(in_shape)),) + tuple(hidden)
+    layers = [Flatten(len(in_shape))]
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+      layers += [Synapse(a, b, kind="linear", norm=norm, analog_input=(i == 0), rngs=rngs),
+                 act.make((b,), rngs)]
+    self.layers = _compat.List(layers)
+    self.head = Synapse(sizes[-1], num_classes, kind="linear", rngs=rngs)
+
+  def sequence(self) -> list[nnx.Module]:
+    return list(self.layers) + [self.head]
+
+  def features(self, x, *, rngs=None):
+    self._check_input(x)
+    return run_sequence(list(self.layers), x, rngs)
+
+  def __call__(self, x: Float[Array, "*batch"], *, rngs=None) -> Float[Array, "*batch_out"]:
+    return self.head(self.features(x, rngs=rngs))
+
+
 def _with_dropout(act, p):
   return dataclasses.replace(act, dropout=p) if isinstance(act, SMUSpec) else act
 
@@ -250,18 +279,12 @@ def _pre_pool(act):
   return dataclasses.replace(act, identity=True, dropout=0.0) if isinstance(act, SMUSpec) else act
 
 
-class _Block(nnx.Module):
-  """SNN2ANN's basic block (two 3×3 convs; 1×1 conv + BN shortcut when the shape changes)."""
+class _Block(BasicBlock):
+  """SNN2ANN's basic block (two 3×3 convs; 1×1 conv + BN shortcut when the shape changes),
+  dropout 0.2 after the first mapping unit, and optionally the current shortcut."""
 
   def __init__(self, cin, cout, stride, act, norm, hw, current_shortcut, rngs):
-    h, w = -(-hw[0] // stride), -(-hw[1] // stride)
-    site = _with_dropout(act, 0.2)
-    self.syn1 = Synapse(cin, cout, strides=stride, norm=norm, rngs=rngs)
-    self.act1 = site.make((h, w, cout), rngs)
-    self.syn2 = Synapse(cout, cout, norm=norm, rngs=rngs)
-    self.shortcut = (Synapse(cin, cout, kernel_size=(1, 1), strides=stride, norm=norm, rngs=rngs)
-                     if stride != 1 or cin != cout else None)
-    self.act2 = act.make((h, w, cout), rngs)
+    super().__init__(cin, cout, stride, act, norm, hw, rngs, act1=_with_dropout(act, 0.2))
     self.current_shortcut = current_shortcut
 
   def __call__(self, x, x_current, *, rngs=None):
@@ -341,7 +364,13 @@ def resnet17(in_shape=(32, 32, 3), num_classes=10, *, act: ActSpec, **kw) -> SNN
   return SNN2ANNResNet(in_shape, num_classes, strides=strides, act=act, **kw)
 
 
-MODELS = {"snn2ann_vgg13": snn2ann_vgg13, "snn2ann_small": snn2ann_small, "resnet17": resnet17}
+def snn2ann_mlp(in_shape=(28, 28, 1), num_classes=10, *, act: ActSpec, hidden=(256,) * 6, **kw) -> SNN2ANNMLP:
+  """The 784-256×6-10 MLP (BatchNorm) as an SNN2ANN net."""
+  return SNN2ANNMLP(in_shape, hidden, num_classes, act=act, **kw)
+
+
+MODELS = {"snn2ann_vgg13": snn2ann_vgg13, "snn2ann_small": snn2ann_small, "resnet17": resnet17,
+          "snn2ann_mlp": snn2ann_mlp, "snn2ann_vgg": SNN2ANNVGG}
 
 
 # --- the SNN branch as an ordinary spiking model -----------------------------------------------------

@@ -156,7 +156,7 @@ class Synapse(nnx.Module):
       if not self.norm.use_running_average and y.ndim == self.feature_ndim + 2:
         # [T, B, ...] in training mode: statistics of each step's batch, the running
         # statistics updated once per step, as T calls one step at a time do
-        y = jnp.stack([_normalize_checked(self, y[t]) for t in range(y.shape[0])])
+        y = _normalize_per_step(self, y)
       else:
         y = _normalize_checked(self, y)
     if cached is not None:
@@ -170,6 +170,33 @@ def _normalize_checked(syn: Synapse, y: Array) -> Array:
         "BatchNorm in training mode needs a batch of at least 2 examples (with one, every "
         "normalised value is 0): train with a larger batch, or call model.eval() for inference.")
   return syn.norm(y)
+
+
+def _normalize_per_step(syn: Synapse, y: Array) -> Array:
+  """BatchNorm in training mode over ``[T, B, ...]``, step by step in effect.
+
+  Flax's own BatchNorm is vectorised over T (each step normalised over its
+  batch; memory as one BatchNorm over T·B); its one-step updates
+  ``new_t = m·old + (1 − m)·stat_t`` are composed into the T successive ones:
+  ``old·m^T + Σ_t m^(T−1−t)·(new_t − m·old)``.
+  """
+  bn = syn.norm
+  if math.prod(y.shape[1:-1]) // _spatial(y, syn) < 2:
+    _normalize_checked(syn, y[0])  # raises the batch-of-one error
+  graphdef, state = nnx.split(bn)
+
+  def one_step(y_t):
+    m = nnx.merge(graphdef, _compat.copy_state(state))  # fresh variables of this trace
+    out = m(y_t)
+    return out, (m.mean[...], m.var[...])
+
+  out, (means, variances) = jax.vmap(one_step)(y)
+  T, mom = y.shape[0], bn.momentum
+  weights = jnp.asarray([mom ** (T - 1 - t) for t in range(T)], jnp.float32)
+  for var, new in ((bn.mean, means), (bn.var, variances)):
+    old = var[...]
+    var[...] = (mom ** T) * old + jnp.tensordot(weights, new - mom * old, axes=1)
+  return out
 
 
 def _spatial(y, syn) -> int:

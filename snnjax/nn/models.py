@@ -220,10 +220,10 @@ class BasicBlock(nnx.Module):
 
   expansion = 1
 
-  def __init__(self, cin, cout, stride, act: ActSpec, norm, hw, rngs):
+  def __init__(self, cin, cout, stride, act: ActSpec, norm, hw, rngs, act1: ActSpec | None = None):
     h, w = -(-hw[0] // stride), -(-hw[1] // stride)
     self.syn1 = Synapse(cin, cout, strides=stride, norm=norm, rngs=rngs)
-    self.act1 = act.make((h, w, cout), rngs)
+    self.act1 = (act1 or act).make((h, w, cout), rngs)  # act1: another first activation
     self.syn2 = Synapse(cout, cout, norm=norm, rngs=rngs)
     self.shortcut = (Synapse(cin, cout, kernel_size=(1, 1), strides=stride, norm=norm, rngs=rngs)
                      if stride != 1 or cin != cout else None)

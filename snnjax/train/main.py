@@ -7,6 +7,8 @@ tests and notebooks import. ``--config`` takes a packaged config by name
 (at other T, or another initial potential) without retraining.
 """
 
+import logging as std_logging
+import os
 import sys
 
 from absl import app, flags, logging
@@ -34,13 +36,17 @@ def main(argv):
   del argv
   from snnjax.train import trainer
   logging.set_verbosity(logging.INFO)
+  # INFO lines are the run's own (one per epoch); other libraries (orbax logs every save) speak
+  # from WARNING up
+  logging.get_absl_handler().addFilter(_OwnInfoOnly())
   try:
     if FLAGS.mode == "evaluate":
       if not FLAGS.workdir:
         raise ValueError("--mode=evaluate needs --workdir, the directory of a finished run.")
-      results = trainer.evaluate_saved(FLAGS.workdir, eval_T=FLAGS.eval_T, v0=_v0(FLAGS.v0))
+      out_dir = os.path.join(FLAGS.workdir, "evaluate")
+      results = trainer.evaluate_saved(FLAGS.workdir, eval_T=FLAGS.eval_T, v0=_v0(FLAGS.v0), out_dir=out_dir)
       print(trainer.format_table(results))
-      print(f"\nresults: {FLAGS.workdir}/results_eval.json")
+      print(f"\nresults: {out_dir}/results.json   plots: {', '.join(results.get('plots', []))}")
       return
     cfg = FLAGS.config
     if cfg is None:
@@ -56,6 +62,13 @@ def main(argv):
   print(trainer.format_table(results))
   print(f"\nresults: {workdir}/results.json   model: {workdir}/model   "
         + (f"plots: {', '.join(p for p in results.get('plots', []))}" if results.get("plots") else ""))
+
+
+class _OwnInfoOnly(std_logging.Filter):
+  """Pass INFO records from snnjax only; warnings and errors from everyone."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    return record.levelno >= std_logging.WARNING or f"{os.sep}snnjax{os.sep}" in record.pathname
 
 
 def _v0(v):

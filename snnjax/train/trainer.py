@@ -276,8 +276,9 @@ def _log_epoch(tag, epoch, step, m, rate):
   """One line per epoch through absl logging (shown whether or not stdout is a terminal)."""
   from absl import logging
   extra = "".join(f", {k} {v:.4g}" for k, v in m.items() if k not in ("loss", "accuracy"))
-  logging.info("[%s] epoch %.0f (step %d): loss %.4f, train accuracy %.3f%s, %.0f images/s",
-               tag, epoch, step, m["loss"], m["accuracy"], extra, rate)
+  shown = f"{epoch:.2f}".rstrip("0").rstrip(".")  # 20, or 20.16 for the last partial epoch
+  logging.info("[%s] epoch %s (step %d): loss %.4f, train accuracy %.3f%s, %.0f images/s",
+               tag, shown, step, m["loss"], m["accuracy"], extra, rate)
 
 
 def validate_config(config) -> None:
@@ -288,6 +289,8 @@ def validate_config(config) -> None:
   Ts = [int(t) for t in config.eval_T]
   if not Ts or min(Ts) < 1:
     raise ValueError(f"config.eval_T must list time steps ≥ 1, got {tuple(config.eval_T)}.")
+  if config.get("train_examples", 0) < 0:
+    raise ValueError(f"config.train_examples must be ≥ 0 (0: all), got {config.train_examples}.")
   if config.num_steps < 0 or config.stop_after < 0 or config.epochs <= 0 and not config.num_steps:
     raise ValueError("config.num_steps and stop_after must be ≥ 0, and epochs > 0 unless num_steps is set.")
 
@@ -355,7 +358,7 @@ def _refuse_fresh_run(ckpt_dir: str) -> None:
 
 
 STATE_KEYS = ("method", "model", "model_kwargs", "hidden", "norm", "dataset", "optimizer", "levels",
-              "smu", "noise.learn_threshold", "batch_size", "seed")
+              "smu", "noise.learn_threshold", "batch_size", "seed", "train_examples")
 
 
 def _flat(d, prefix=""):
@@ -449,6 +452,8 @@ def train_and_evaluate(config, workdir: str, *, resume: bool = False, log=print,
       _refuse_fresh_run(os.path.join(workdir, "checkpoints", config.method))
     ds = dataset or data.load(config.dataset, data_dir=config.data_dir or None, download=config.download)
     check_dataset(ds)
+    if config.get("train_examples", 0):
+      ds = ds.with_train_examples(int(config.train_examples))
     if primary:
       with open(saved_cfg, "w") as f:
         f.write(config.to_json_best_effort(indent=1))
@@ -456,8 +461,10 @@ def train_and_evaluate(config, workdir: str, *, resume: bool = False, log=print,
     recipe = recipe_for(config)
     probe = _arrays(ds, ds.test, config.epoch_eval_examples, config) if config.epoch_eval_examples else None
     on_epoch = (lambda m: _accuracy(m, probe, recipe.train_T, to_spiking=recipe.to_spiking)) if probe else None
+    t_train = time.perf_counter()
     model, history, trainer = train_model(config, ds, recipe, workdir, resume=resume, tag=config.method,
                                           log=log, on_epoch=on_epoch)
+    train_seconds = time.perf_counter() - t_train
     if config.stop_after and config.stop_after < _steps(config, len(ds.train)):
       return {"stopped_at": config.stop_after, "params": trainer.state["params"], "history": history}
     save_model(model, os.path.join(workdir, "model"), shape=ds.shape, num_classes=ds.num_classes)
@@ -478,6 +485,7 @@ def train_and_evaluate(config, workdir: str, *, resume: bool = False, log=print,
       results["maxnorm_half_snn_accuracy"] = _snn_eval(to_snn(relu_model, base, config, ds, v0="half"),
                                                        test, Ts, config)["by_T"]
     results["wall_seconds"] = time.perf_counter() - t_start
+    results["train_seconds"] = train_seconds  # this process's training, compilation included
     results["train_step_traces"] = trainer.traces
     results["config"] = json.loads(config.to_json_best_effort())
     results["run"] = run_info()
@@ -489,14 +497,20 @@ def train_and_evaluate(config, workdir: str, *, resume: bool = False, log=print,
   return results
 
 
-def evaluate_saved(workdir: str, *, eval_T=None, v0=None, out_dir: str | None = None) -> dict:
+def evaluate_saved(workdir: str, *, eval_T=None, v0=None, percentile: float | None = None,
+                   eval_examples: int | None = None, out_dir: str | None = None) -> dict:
   """Evaluate a finished run's saved model again, at ``eval_T`` and/or with initial potential
-  ``v0`` (for converted nets), without retraining; writes ``results.json`` and plots to
+  ``v0`` (for converted nets), calibration ``percentile`` (ReLU nets; 100: max-norm) or on the
+  first ``eval_examples`` test images, without retraining; writes ``results.json`` and plots to
   ``out_dir`` (default ``workdir/evaluate``)."""
   model, config = load_model(workdir)
-  if eval_T:
-    with config.unlocked():
+  with config.unlocked():
+    if eval_T:
       config.eval_T = tuple(int(t) for t in eval_T)
+    if percentile is not None:
+      config.percentile = float(percentile)
+    if eval_examples is not None:
+      config.eval_examples = int(eval_examples)
   validate_config(config)
   ds = data.load(config.dataset, data_dir=config.data_dir or None, download=False)
   check_dataset(ds)
@@ -591,12 +605,13 @@ def _normalization(config, ds):
 
 
 def _arrays(ds, split, limit: int = 0, config=None) -> data.Split:
-  """A split as normalised in-memory arrays (the first ``limit`` examples if > 0)."""
-  n = min(len(split), limit) if limit else len(split)
+  """A split as normalised in-memory arrays (``limit`` > 0: that many examples, a fixed random
+  subset, since some splits are sorted by class)."""
+  idx = data.subset_indices(len(split), limit) if limit else np.arange(len(split))
   if isinstance(split, data.Split):
-    images, labels = split.images[:n], split.labels[:n]
+    images, labels = split.images[idx], split.labels[idx]
   else:
-    exs = [split[i] for i in range(n)]
+    exs = [split[int(i)] for i in idx]
     images, labels = np.stack([e["image"] for e in exs]), np.stack([e["label"] for e in exs])
   norm = data.NORMALIZATION.get(ds.name) if config is None else _normalization(config, ds)
   return data.Split(data.normalize(images, norm), labels)

@@ -13,6 +13,7 @@ def base(method: str) -> ml_collections.ConfigDict:
   c.dataset = "mnist5k"        # mnist5k | digits | any tfds name on disk
   c.data_dir = ""              # tfds data_dir (ArrayRecord); empty: tfds default
   c.download = False           # never touch the network unless asked
+  c.train_examples = 0         # > 0: train on N training examples only (a fixed random subset)
   c.augment = False            # random crop (pad 4) + horizontal flip, on device (CIFAR)
   c.normalization = ()         # ((mean...), (std...)) per channel; empty: the dataset's standard one
   # model
@@ -35,7 +36,7 @@ def base(method: str) -> ml_collections.ConfigDict:
   c.eval_T = (1, 2, 4, 8, 16, 32)
   c.eval_way = "auto"          # layer | step | auto (step on CPU, layer on accelerators)
   c.eval_batch_size = 500
-  c.eval_examples = 0          # > 0: evaluate on the first N test examples only
+  c.eval_examples = 0          # > 0: evaluate on N test examples only (a fixed random subset)
   c.epoch_eval_examples = 1000  # test accuracy of the trained net after every epoch on N examples (0: off)
   c.percentile = 99.9          # calibrated conversion (ReLU sites)
   c.calib_batches = 10
