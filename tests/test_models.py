@@ -53,3 +53,14 @@ def test_train_and_evaluate_on_in_memory_arrays(tmp_path):
     c.hidden = (32,)
   r = train.train_and_evaluate(c, str(tmp_path), dataset=ds)
   assert r["dataset"] == "mine" and r["trained_accuracy"] > 0.6
+
+
+def test_padding_given_as_lists_still_keys_a_compiled_function():
+  # static module data must hash: a graph definition holding a list cannot key jit's cache
+  m = nnx.Sequential(sn.Synapse(2, 3, padding=[[1, 1], [0, 0]], rngs=nnx.Rngs(0)),
+                     sn.Pool((2, 2), padding=[(0, 0), (0, 0)]))
+  graphdef, _ = nnx.split(m)
+  hash(graphdef)
+  y = nnx.jit(lambda mod, x: mod(x))(m, jnp.ones((1, 4, 4, 2)))
+  # 4 rows padded by one on each side, 4 columns unpadded: 4×2 after a 3×3 kernel, pooled to 2×1
+  assert y.shape == (1, 2, 1, 3)

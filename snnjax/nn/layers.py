@@ -71,7 +71,7 @@ class Synapse(nnx.Module):
     init = {} if kernel_init is None else {"kernel_init": kernel_init}
     if kind == "conv":
       self.op = nnx.Conv(in_features, out_features, tuple(kernel_size), strides=strides,
-                         padding=padding, use_bias=not norm, rngs=rngs, **init)
+                         padding=_hashable(padding), use_bias=not norm, rngs=rngs, **init)
       self.feature_ndim = 3
     elif kind == "linear":
       self.op = nnx.Linear(in_features, out_features, use_bias=not norm, rngs=rngs, **init)
@@ -208,6 +208,14 @@ def _pair(v):
   return (v, v) if isinstance(v, int) else tuple(v)
 
 
+def _hashable(padding):
+  """Padding as a string, an int or nested tuples: static module data must be hashable
+  (a graph definition holding a list cannot key a compiled function)."""
+  if isinstance(padding, (list, tuple)):
+    return tuple(_hashable(p) for p in padding)
+  return padding
+
+
 class Pool(nnx.Module):
   """2-D pooling over ``[..., H, W, C]``; ``"avg"`` is the spiking-friendly choice."""
 
@@ -218,6 +226,11 @@ class Pool(nnx.Module):
     self.window = tuple(window)
     self.strides = tuple(strides or window)
     self.kind = kind
+    if not isinstance(padding, str):  # ((top, bottom), (left, right)): batch and channel axes unpadded
+      padding = tuple(tuple(int(v) for v in p) for p in padding)
+      if len(padding) != 2 or any(len(p) != 2 for p in padding):
+        raise ValueError(f"Pool padding must be 'VALID', 'SAME' or ((top, bottom), (left, right)), got {padding}.")
+      padding = ((0, 0),) + padding + ((0, 0),)
     self.padding = padding
 
   def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
