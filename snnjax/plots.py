@@ -108,6 +108,10 @@ def accuracy_vs_cost(points: Mapping[str, tuple[float, float]], *, xlabel: str, 
     ax.scatter([cost], [100 * acc], marker=markers[i % len(markers)], s=46, color=colors[i], label=label,
                zorder=3)
   ax.set_xscale("log")
+  from matplotlib.ticker import FuncFormatter
+  plain = FuncFormatter(lambda v, _: f"{v:g}")  # 8, 20, 200 rather than 8×10⁰ on a short log range
+  ax.xaxis.set_major_formatter(plain)
+  ax.xaxis.set_minor_formatter(plain)
   ax.set_xlabel(xlabel)
   ax.set_ylabel(ylabel)
   ax.grid(alpha=0.3, which="both")
