@@ -28,7 +28,7 @@ def _plt():
   if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
     try:
       matplotlib.use("Agg")
-    except Exception:  # noqa: BLE001 — keep whatever backend the session has
+    except Exception:  # noqa: BLE001 — keep whatever backend the process has
       pass
   import matplotlib.pyplot as plt
   return plt
