@@ -200,12 +200,8 @@ def make_config(method: Method, setting: Setting, seed: int):
     # classic conversion further out: one run to the largest T gives every shorter T too
     c.eval_T = tuple(sorted(set(setting.eval_T) | set(setting.classic_T))) if method.slug == "ann" else setting.eval_T
     c.seed, c.progress, c.plots, c.compare_maxnorm, c.epoch_eval_examples = seed, False, False, False, 0
-    for k, v in method.overrides + (setting.ws_overrides if method.kind == "ws" else ()):
-      *parents, leaf = k.split(".")
-      node = c
-      for p in parents:
-        node = node[p]
-      node[leaf] = v
+    # dotted keys reach nested fields ("noise.kind")
+    c.update_from_flattened_dict(dict(method.overrides + (setting.ws_overrides if method.kind == "ws" else ())))
   return c
 
 
@@ -291,8 +287,12 @@ def _mean(xs):
   return statistics.mean(xs) if xs else float("nan")
 
 
+def _values(runs, key, t):
+  return [r[key][str(t)] for r in runs if str(t) in r.get(key, {})]
+
+
 def _acc(runs, key, t):
-  return _mean([r[key][str(t)] for r in runs if str(t) in r.get(key, {})])
+  return _mean(_values(runs, key, t))
 
 
 def _pct(v, sd=None):
@@ -301,11 +301,13 @@ def _pct(v, sd=None):
   return f"{100 * v:.2f}" + (f" ± {100 * sd:.2f}" if sd else "")
 
 
+def _mean_sd(xs):
+  """Mean ± sd over seeds, in %; "–" for none."""
+  return _pct(statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else None) if xs else "–"
+
+
 def _cell(runs, key, t):
-  xs = [r[key][str(t)] for r in runs if str(t) in r.get(key, {})]
-  if not xs:
-    return "–"
-  return _pct(statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else None)
+  return _mean_sd(_values(runs, key, t))
 
 
 def curves(runs: dict) -> dict[str, dict[str, float]]:
@@ -362,7 +364,7 @@ def render(setting: Setting, runs: dict, figures_dir: str) -> list[str]:
   md += [head, "|" + "---|" * (len(Ts) + 8)]
   for label, rs, key, trained, cost, counts in table_rows(runs):
     accs = [_cell(rs, key, t) if key else "" for t in Ts]
-    tr = _cell([{"a": {"1": r["trained_accuracy"]}} for r in rs], "a", 1) if trained else ""
+    tr = _mean_sd([r["trained_accuracy"] for r in rs]) if trained else ""
     c = (f"{_mean([r['step_ms'] for r in rs]):.1f} | {_mean([r['step_bytes'] or 0 for r in rs]) / 2**20:.0f} | "
          f"{_mean([r['train_seconds'] for r in rs]):.0f}") if cost else " | "
     at = [r["at_count_T"] for r in rs]

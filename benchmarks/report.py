@@ -54,12 +54,7 @@ def run(cfg_module, seed, epochs, variant="", prep=None, **overrides):
     if prep is not None:
       prep(c)
     c.seed, c.epochs, c.progress, c.plots, c.compare_maxnorm = seed, epochs, False, False, False
-    for k, v in overrides.items():  # dotted keys reach nested fields ("noise.kind")
-      *parents, leaf = k.split(".")
-      node = c
-      for p in parents:
-        node = getattr(node, p)
-      setattr(node, leaf, v)
+    c.update_from_flattened_dict(overrides)  # dotted keys reach nested fields ("noise.kind")
   with tempfile.TemporaryDirectory() as d:
     return train.train_and_evaluate(c, d, log=lambda *_: None)
 
@@ -80,11 +75,11 @@ def acc_table(title, variants, Ts, extra_col=None):
 
 
 def _cost_sentence() -> str:
-  p = os.path.join(RESULTS_DIR, "train_step.json")
-  if not os.path.exists(p):
+  rows = _load_rows("train_step.json")
+  if not rows:
     return "(Run `python -m benchmarks.train_step` for the training-cost comparison.)"
   from benchmarks.train_step import ratios
-  r = ratios(json.load(open(p)))
+  r = ratios(rows)
   t = [x["T1/BPTT4"] for x in r]
   m = [x["mem T1/BPTT4"] for x in r]
   return (f"Training cost, from the speed table below: one noise-T=1 step takes {min(t):.2f}–{max(t):.2f}× "
@@ -92,11 +87,16 @@ def _cost_sentence() -> str:
           f"{', '.join(x['model'] for x in r)}), with {min(m):.2f}–{max(m):.2f}× the compiled memory.")
 
 
+def _load_rows(name):
+  """A speed benchmark's rows from results/<name>, or None when it has not been run."""
+  p = os.path.join(RESULTS_DIR, name)
+  return json.load(open(p)) if os.path.exists(p) else None
+
+
 def speed_section():
   out = []
-  p = os.path.join(RESULTS_DIR, "train_step.json")
-  if os.path.exists(p):
-    rows = json.load(open(p))
+  rows = _load_rows("train_step.json")
+  if rows:
     from benchmarks.train_step import ratios
     out += ["### Training step (median ms, compiled peak MiB)", "",
             f"Device: {rows[0]['device']}; batch {rows[0]['batch']}; full optimizer step (value_and_grad + Adam).",
@@ -107,16 +107,14 @@ def speed_section():
             "memory T=1 / BPTT(T=4) | Noise Adaptor / QCFS |", "|---|---|---|---|---|---|---|"]
     out += [f"| {r['model']} | {r['T1/ANN']:.2f} | {r['T1(exact normal)/ANN']:.2f} | {r['T1/BPTT4']:.2f} | "
             f"{r['BPTT4 way']} | {r['mem T1/BPTT4']:.2f} | {r['NA/QCFS']:.2f} |" for r in ratios(rows)]
-  p = os.path.join(RESULTS_DIR, "snn_eval.json")
-  if os.path.exists(p):
-    rows = json.load(open(p))
+  rows = _load_rows("snn_eval.json")
+  if rows:
     out += ["", "### Evaluation: SNN(T) / (T × ANN forward)", "", f"Device: {rows[0]['device']}.", "",
             "| model | batch | T | way | ANN ms | SNN ms | SNN(T)/(T·ANN) |", "|---|---|---|---|---|---|---|"]
     out += [f"| {r['model']} | {r['batch']} | {r['T']} | {r['way']} | {r['ann_ms']:.2f} | {r['snn_ms']:.2f} | "
             f"{r['ratio_vs_T_ann']:.3f} |" for r in rows]
-  p = os.path.join(RESULTS_DIR, "online.json")
-  if os.path.exists(p):
-    rows = json.load(open(p))
+  rows = _load_rows("online.json")
+  if rows:
     from benchmarks.online import ratios as online_ratios
     mem = [r for r in rows if r["kind"] == "memory"]
     Ts = sorted({r["T"] for r in mem})
@@ -142,9 +140,8 @@ def speed_section():
             "(paper 0.37) | memory (paper 0.70) |", "|---|---|---|---|---|"]
     out += [f"| {r['model']} | {r['SAF-E/OTTT_O time']:.2f} | {r['SAF-E/OTTT_O memory']:.2f} | "
             f"{r['SAF-F/OTTT_A time']:.2f} | {r['SAF-F/OTTT_A memory']:.2f} |" for r in online_ratios(rows)]
-  p = os.path.join(RESULTS_DIR, "snn2ann.json")
-  if os.path.exists(p):
-    rows = json.load(open(p))
+  rows = _load_rows("snn2ann.json")
+  if rows:
     mem = [r for r in rows if r["kind"] == "memory"]
     Ts = sorted({r["T"] for r in mem})
     out += ["", "### SNN2ANN vs BPTT: memory of one training step vs T (MiB, compiled)", "",
@@ -159,9 +156,8 @@ def speed_section():
       out += ["", f"{model}, T = 4: step time SNN2ANN / BPTT = {t['snn2ann'] / t['bptt']:.2f} (paper 0.377; "
               f"{t['snn2ann']:.1f} vs {t['bptt']:.1f} ms), compiled memory {m4['snn2ann'] / m4['bptt']:.2f} "
               "(paper 0.27)."]
-  p = os.path.join(RESULTS_DIR, "lif_layer.json")
-  if os.path.exists(p):
-    rows = json.load(open(p))
+  rows = _load_rows("lif_layer.json")
+  if rows:
     out += ["", "### Scanned LIF layer", "", f"Device: {rows[0]['device']}; batch {rows[0]['batch']}, "
             f"{rows[0]['features']} neurons.", "", "| T | forward ms | forward+backward ms |", "|---|---|---|"]
     out += [f"| {r['T']} | {r['forward_ms']:.2f} | {r['fwd_bwd_ms']:.2f} |" for r in rows]

@@ -35,7 +35,7 @@ def put(tree, path, value, *, create: bool = False) -> None:
   tree[path[-1]] = value
 
 
-def fill(target, source, path: tuple = (), what: str = "the trained tree") -> Any:
+def fill(target, source, path: tuple = ()) -> Any:
   """``target``'s structure with ``source``'s values, cast to ``target``'s dtypes.
 
   ``None`` leaves of ``target`` (a reset membrane, a recording slot that is
@@ -43,16 +43,16 @@ def fill(target, source, path: tuple = (), what: str = "the trained tree") -> An
   that names the path.
   """
   if isinstance(target, Mapping):
-    return {k: fill(v, source.get(k) if isinstance(source, Mapping) else None, path + (k,), what)
+    return {k: fill(v, source.get(k) if isinstance(source, Mapping) else None, path + (k,))
             for k, v in target.items()}
   if target is None:
     return None
   key = path_key(path)
   if source is None:
-    raise ValueError(f"{what} has no entry for '{key}' needed by the spiking model; "
+    raise ValueError(f"the trained tree has no entry for '{key}' needed by the spiking model; "
                      "was the model built with a different architecture?")
   source = jnp.asarray(source)
   if tuple(source.shape) != tuple(target.shape):
-    raise ValueError(f"shape mismatch at '{key}': {what} has {tuple(source.shape)}, the spiking model "
-                     f"{tuple(target.shape)}.")
+    raise ValueError(f"shape mismatch at '{key}': the trained tree has {tuple(source.shape)}, "
+                     f"the spiking model {tuple(target.shape)}.")
   return source.astype(target.dtype)

@@ -34,6 +34,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from snnjax import parallel
+
 __all__ = ["Checkpointer", "CorruptCheckpoint", "StateMismatch", "WorkdirLock", "saved_steps", "tree_digest",
            "tree_layout"]
 
@@ -46,17 +48,11 @@ class StateMismatch(ValueError):
   """The checkpoints were written by a run with another state (model, optimizer)."""
 
 
-def _local(leaf) -> np.ndarray:
-  if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:  # replicated over processes
-    leaf = leaf.addressable_shards[0].data
-  return np.asarray(jax.device_get(leaf))
-
-
 def tree_digest(tree: Any) -> dict[str, str]:
   """SHA-256 of every array leaf (its dtype, shape and bytes), by leaf path."""
   out = {}
   for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-    a = _local(leaf)
+    a = parallel.host_array(leaf)
     h = hashlib.sha256(f"{a.dtype}{a.shape}".encode())
     h.update(np.ascontiguousarray(a).tobytes())
     out[jax.tree_util.keystr(path)] = h.hexdigest()
@@ -128,13 +124,13 @@ class Checkpointer:
         layout = meta.get("layout")
         if layout is not None and (diff := _layout_difference(layout, mine)) is not None:
           raise StateMismatch(self._mismatch(diff))
-        r = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(_abstract(like, layout)), meta=ocp.args.JsonRestore()))
-        saved = r["meta"].get("digest")
-        if saved is not None and tree_digest(r["state"]) != saved:
+        restored = self.manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(_abstract(like, layout))))["state"]
+        saved = meta.get("digest")
+        if saved is not None and tree_digest(restored) != saved:
           raise CorruptCheckpoint("its arrays do not match the checksums saved with them")
-        state = jax.tree.map(lambda a, b: a if a.dtype == b.dtype else a.astype(b.dtype), r["state"], like)
-        result = step, state, {k: v for k, v in r["meta"].items() if k not in ("digest", "layout")}
+        state = jax.tree.map(lambda a, b: a if a.dtype == b.dtype else a.astype(b.dtype), restored, like)
+        result = step, state, {k: v for k, v in meta.items() if k not in ("digest", "layout")}
         break
       except StateMismatch:
         raise
@@ -159,7 +155,7 @@ class Checkpointer:
     os.makedirs(self.quarantine, exist_ok=True)
     for step in steps:
       src = os.path.join(self.directory, str(step))
-      if os.path.exists(src) and jax.process_index() == 0:  # one process moves, on a shared disk
+      if os.path.exists(src) and parallel.is_primary():  # one process moves, on a shared disk
         dst = os.path.join(self.quarantine, f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
         shutil.move(src, dst)
     if jax.process_count() > 1:  # the others reopen only once the moves are done

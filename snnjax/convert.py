@@ -47,7 +47,7 @@ from snnjax.nn.models import rebuild
 from snnjax.nn.variables import Record
 
 __all__ = ["fold_batchnorm", "fold_bn_arrays", "convert_params", "calibrate", "conversions",
-           "needs_calibration", "to_spiking", "spiking_spec"]
+           "needs_calibration", "to_spiking", "spiking_spec", "load"]
 
 Tree = dict[Any, Any]
 
@@ -254,10 +254,15 @@ def to_spiking(model, *, thresholds: Mapping[str, float] | None = None, v0: str 
     keys = [k for k, m in modules_by_path(template).items() if isinstance(m, Spiking)]
     sites = {k: conversion for k in keys}
     template = _respec(template, spiking_spec(sites, v0))
-  converted = convert_params(model, sites, thresholds=thresholds, eps=eps)
+  return load(template, convert_params(model, sites, thresholds=thresholds, eps=eps))
+
+
+def load(template: nnx.Module, tree: dict) -> nnx.Module:
+  """``template`` (e.g. from ``nnx.eval_shape``) with its variables filled from the pure dict
+  ``tree``, cast to the template's dtypes; recording slots stay as the template has them.
+  A missing entry or a shape that differs is an error naming the path."""
   graphdef, abstract, records = nnx.split(template, nnx.Not(Record), ...)
-  filled = _tree.fill(nnx.to_pure_dict(abstract), converted)
-  nnx.replace_by_pure_dict(abstract, filled)
+  nnx.replace_by_pure_dict(abstract, _tree.fill(nnx.to_pure_dict(abstract), tree))
   return nnx.merge(graphdef, abstract, records)
 
 

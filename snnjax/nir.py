@@ -42,7 +42,7 @@ from flax import nnx
 from snnjax import _compat
 from snnjax.convert import fold_bn_arrays
 from snnjax.nn.activations import Spiking, SpikingSpec
-from snnjax.nn.layers import Flatten, GlobalAvgPool, Pool, Scale, Synapse
+from snnjax.nn.layers import Flatten, GlobalAvgPool, Pool, Scale, Synapse, _pair
 from snnjax.nn.models import BasicBlock, Model, ResNet
 
 __all__ = ["export", "load", "NIRModel"]
@@ -175,10 +175,6 @@ class _Exporter:
     raise ValueError(f"NIR export does not support {type(layer).__name__} layers.")
 
 
-def _pair(v):
-  return (v, v) if isinstance(v, int) else tuple(v)
-
-
 def _meta(d: dict) -> dict:
   """snnjax's own settings, as one JSON string (NIR files store metadata in HDF5)."""
   return {"snnjax": json.dumps(d)}
@@ -213,8 +209,7 @@ def export(model: nnx.Module, input_shape, *, approximate: bool = False):
     if seq is None:
       raise ValueError(f"NIR export supports sequential models and zoo ResNets, not {type(model).__name__}.")
     last, shape = _export_sequence(ex, seq(), inp, shape)
-  out = ex.add("output", nir.Output(output_type={"output": np.array(shape)}), [last])
-  del out
+  ex.add("output", nir.Output(output_type={"output": np.array(shape)}), [last])
   return nir.NIRGraph(nodes=ex.nodes, edges=ex.edges, type_check=False,
                       metadata=_meta({"input_shape": list(input_shape), "layout": "CHW"}))
 

@@ -176,7 +176,15 @@ class _Stepper:
     y = m(x, rngs=as_rngs(rngs))
     return nnx.to_pure_dict(nnx.state(m, _STATE)), y
 
-  def init(self, input_shape, dtype=jnp.float32) -> dict:
+  def enable_input_cache(self, state, dtype) -> dict:
+    """Switch on the analog-input synapses' caches in ``state`` (in place): they compute their
+    output at the next step and reuse it after, so the input must not change between steps."""
+    for path, name, var in self.variables:
+      if isinstance(var, InputCache) and self.mods[_tree.path_key(path)].analog_input:
+        _tree.put(state, path + (name,), jnp.zeros((), dtype))
+    return state
+
+  def init(self, input_shape, dtype=jnp.float32, cache_input: bool = False) -> dict:
     x = jax.ShapeDtypeStruct(tuple(input_shape), dtype)
     reset = self.reset_state()
     p = nnx.to_pure_dict(self.params)
@@ -191,7 +199,7 @@ class _Stepper:
       elif isinstance(var, Record) and _compat.get_value(var) is not None:
         sds = _tree.get(shapes, path + (name,))
         _tree.put(out, path + (name,), jnp.zeros(sds.shape, sds.dtype))
-    return out
+    return self.enable_input_cache(out, dtype) if cache_input else out
 
 
 def _pure(tree):
@@ -212,9 +220,13 @@ def stepper(model: nnx.Module, *, record: Sequence[str] = (), layers: Sequence[s
     layers: restrict recording to these layer paths (``"acts/0"``, ...).
 
   Returns:
-    ``init(input_shape, dtype=float32) -> state``: the state before step 1
-    (every neuron at its ``v[0]``, the model's BatchNorm statistics,
-    recording slots of the right shape).
+    ``init(input_shape, dtype=float32, cache_input=False) -> state``: the
+    state before step 1 (every neuron at its ``v[0]``, the model's BatchNorm
+    statistics, recording slots of the right shape). ``cache_input=True``:
+    the synapses reading the analog input compute their output at step 1 and
+    reuse it (the input must be the same at every step, as :func:`run` has
+    it); step 1 then changes the state's structure, so take it before a
+    ``lax.scan`` over the rest.
 
     ``step(params, state, x_t, rngs=None) -> (state, y_t)``: one time step
     for one step's input ``x_t``, pure; ``params`` is :func:`params` of the
@@ -350,9 +362,7 @@ def run(model: nnx.Module, x: Shaped[ArrayLike, "batch *features"], *, T: int, w
     return (st, acc), (y, pick(st))
 
   # direct input: each analog-input synapse computes its output at step 1 and reuses it
-  for path, name, var in sim.variables:
-    if isinstance(var, InputCache) and sim.mods[_tree.path_key(path)].analog_input:
-      _tree.put(st, path + (name,), jnp.zeros((), x.dtype))
+  sim.enable_input_cache(st, x.dtype)
   acc0 = None
   if unroll is True or (not isinstance(unroll, bool) and unroll >= T - 1):
     # A Python loop: even a length-1 lax.scan is a loop, and XLA:CPU runs conv
@@ -471,6 +481,9 @@ def evaluate(model: nnx.Module, images: Shaped[ArrayLike, "n *features"], labels
   n = len(images)
   if distributed and jax.process_count() > 1:
     k, p = jax.process_count(), jax.process_index()
+    if n < k:
+      raise ValueError(f"distributed evaluation splits the images over {k} processes and got {n}; "
+                       "give at least one image per process or pass distributed=False.")
     lo, hi = p * n // k, (p + 1) * n // k
     images, labels = images[lo:hi], labels[lo:hi]
   bs = max(1, min(batch_size, len(images)))

@@ -156,18 +156,16 @@ def derivative(x: Array, surrogate: str | Surrogate | None = None) -> Array:
   return get_surrogate(surrogate).derivative(x)
 
 
-def _primitives():
-  erf = jax.scipy.special.erf
-  return {
-      "sigmoid": lambda x, a: jax.nn.sigmoid(a * x),
-      "atan": lambda x, a: jnp.arctan(math.pi / 2 * a * x) / math.pi + 0.5,
-      "triangle": lambda x, a: jnp.where(x < -a, 0.0, jnp.where(x > a, 1.0, jnp.where(
-          x < 0, (x + a) ** 2 / (2 * a * a), 1 - (a - x) ** 2 / (2 * a * a)))).astype(x.dtype),
-      "rectangle": lambda x, a: jnp.clip(x / a + 0.5, 0, 1),
-      "fast_sigmoid": lambda x, a: x / (1 + a * jnp.abs(x)) + 0.5,
-      "erf": lambda x, a: (1 + erf(a * x)) / 2,
-      "straight_through": lambda x, a: x + 0.5,
-  }
+_PRIMITIVES: dict[str, Callable] = {
+    "sigmoid": lambda x, a: jax.nn.sigmoid(a * x),
+    "atan": lambda x, a: jnp.arctan(math.pi / 2 * a * x) / math.pi + 0.5,
+    "triangle": lambda x, a: jnp.where(x < -a, 0.0, jnp.where(x > a, 1.0, jnp.where(
+        x < 0, (x + a) ** 2 / (2 * a * a), 1 - (a - x) ** 2 / (2 * a * a)))),
+    "rectangle": lambda x, a: jnp.clip(x / a + 0.5, 0, 1),
+    "fast_sigmoid": lambda x, a: x / (1 + a * jnp.abs(x)) + 0.5,
+    "erf": lambda x, a: (1 + jax.scipy.special.erf(a * x)) / 2,
+    "straight_through": lambda x, a: x + 0.5,
+}
 
 
 def primitive(x: Float[Array, "*shape"], surrogate: str | Surrogate | None = None) -> Float[Array, "*shape"]:
@@ -179,4 +177,4 @@ def primitive(x: Float[Array, "*shape"], surrogate: str | Surrogate | None = Non
   ``triangle(α)`` = SpikingJelly ``PiecewiseQuadratic(alpha=1/α)``).
   """
   s = get_surrogate(surrogate)
-  return _primitives()[s.name](x, jnp.asarray(s.alpha, x.dtype)).astype(x.dtype)
+  return _PRIMITIVES[s.name](x, jnp.asarray(s.alpha, x.dtype)).astype(x.dtype)

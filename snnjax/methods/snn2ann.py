@@ -45,8 +45,7 @@ import optax
 from flax import nnx
 from jaxtyping import Array, Float
 
-from snnjax import _compat, _tree, simulate
-from snnjax.convert import fold_batchnorm
+from snnjax import _compat, _tree, convert, simulate
 from snnjax.methods.common import Recipe, cross_entropy
 from snnjax.nn.activations import ActSpec, Activation, Spiking, SpikingSpec, as_rngs
 from snnjax.nn.calibration import modules_by_path
@@ -390,19 +389,15 @@ def to_spiking(model: Model, *, T: int, membrane_dropout: float = 0.0, eps: floa
   """
   spec = IFSpec(membrane_dropout=membrane_dropout)
   template = nnx.eval_shape(lambda: rebuild(model, act=spec, norm=False))
-  tree = fold_batchnorm(model, eps)
+  tree = convert.fold_batchnorm(model, eps)
   head = simulate.head_path(model)
   for key, m in modules_by_path(model).items():
     if isinstance(m, Synapse) and key != head:
       node = _tree.get(tree, key)
       node["op"] = dict(node["op"], bias=node["op"]["bias"] / T)
     if isinstance(m, SMU):
-      node = _tree.get(tree, key)
-      node.clear()
-      node["threshold"] = m.vth[...]
-  graphdef, abstract, records = nnx.split(template, nnx.Not(Record), ...)
-  nnx.replace_by_pure_dict(abstract, _tree.fill(nnx.to_pure_dict(abstract), tree))
-  snn = nnx.merge(graphdef, abstract, records)
+      _tree.put(tree, key, {"threshold": m.vth[...]})
+  snn = convert.load(template, tree)
   snn.eval() if membrane_dropout == 0 else snn.train()
   return snn
 
@@ -426,7 +421,7 @@ def make_step(model: Model, tx, *, T: int, membrane_dropout: float = 0.5, ata_sc
     x, y = batch["image"], batch["label"]
     k_snn, k_ann = jax.random.split(key)
     params, stats = state["params"], state["stats"]
-    frozen = nnx.merge(graphdef, jax.lax.stop_gradient(params), stats, rest, copy=True)
+    frozen = nnx.merge(graphdef, params, stats, rest, copy=True)
     # SNN branch: no gradient, nothing stored across steps but the membranes
     snn = to_spiking(frozen, T=T, membrane_dropout=membrane_dropout)
     counts, snn_logits = snn_branch(snn, x, T, k_snn)
@@ -470,19 +465,21 @@ def snn_branch(snn: Model, x: Array, T: int, key) -> tuple[dict[str, Array], Arr
   only running sums, so its memory does not grow with T.
   """
   init, step = simulate.stepper(snn, record=("spikes",))
-  params = jax.lax.stop_gradient(simulate.params(snn))
+  params = simulate.params(snn)
   sites = [k for k, _ in simulate.spiking_layers(snn)]
+
+  def spikes(state):
+    return {k: _tree.get(state, f"{k}/rec_out") for k in sites}
+
+  # step 1 outside the scan: the synapse reading the image computes its output once and reuses it
+  state, total = step(params, init(x.shape, x.dtype, cache_input=True), x, jax.random.fold_in(key, 0))
 
   def body(carry, t):
     state, counts, total = carry
     state, y = step(params, state, x, jax.random.fold_in(key, t))
-    counts = {k: counts[k] + _tree.get(state, f"{k}/rec_out") for k in sites}
-    return (state, counts, total + y), None
+    return (state, jax.tree.map(jnp.add, counts, spikes(state)), total + y), None
 
-  state = init(x.shape, x.dtype)
-  zeros = {k: jnp.zeros_like(_tree.get(state, f"{k}/rec_out")) for k in sites}
-  out = jax.eval_shape(lambda s: step(params, s, x, key)[1], state)
-  (_, counts, total), _ = jax.lax.scan(body, (state, zeros, jnp.zeros(out.shape, out.dtype)), jnp.arange(T))
+  (_, counts, total), _ = jax.lax.scan(body, (state, spikes(state), total), jnp.arange(1, T))
   return jax.lax.stop_gradient(counts), jax.lax.stop_gradient(total / T)
 
 

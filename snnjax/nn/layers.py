@@ -71,7 +71,7 @@ class Synapse(nnx.Module):
     init = {} if kernel_init is None else {"kernel_init": kernel_init}
     if kind == "conv":
       self.op = nnx.Conv(in_features, out_features, tuple(kernel_size), strides=strides,
-                         padding=_hashable(padding), use_bias=not norm, rngs=rngs, **init)
+                         padding=_freeze(padding), use_bias=not norm, rngs=rngs, **init)
       self.feature_ndim = 3
     elif kind == "linear":
       self.op = nnx.Linear(in_features, out_features, use_bias=not norm, rngs=rngs, **init)
@@ -208,12 +208,14 @@ def _pair(v):
   return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def _hashable(padding):
-  """Padding as a string, an int or nested tuples: static module data must be hashable
-  (a graph definition holding a list cannot key a compiled function)."""
-  if isinstance(padding, (list, tuple)):
-    return tuple(_hashable(p) for p in padding)
-  return padding
+def _freeze(v):
+  """Lists (and the lists inside tuples) as tuples, dicts as sorted item tuples: static module
+  data must be hashable (a graph definition holding a list cannot key a compiled function)."""
+  if isinstance(v, (list, tuple)):
+    return tuple(_freeze(x) for x in v)
+  if isinstance(v, dict):
+    return tuple(sorted((k, _freeze(x)) for k, x in v.items()))
+  return v
 
 
 class Pool(nnx.Module):

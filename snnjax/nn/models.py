@@ -28,19 +28,11 @@ from jaxtyping import Array, Float, Shaped
 
 from snnjax import _checks, _compat
 from snnjax.nn.activations import ActSpec, Activation, ReLUSpec
-from snnjax.nn.layers import Flatten, GlobalAvgPool, Pool, Scale, Synapse, flatten_features
+from snnjax.nn.layers import Flatten, GlobalAvgPool, Pool, Scale, Synapse, _freeze, flatten_features
 
 __all__ = ["Model", "MLP", "CNN", "VGG", "ResNet", "mlp", "small_cnn", "cnn4", "vgg11", "vgg11_ws",
            "vgg13", "vgg16", "snn2ann_vgg13", "resnet17", "resnet18", "resnet20", "resnet34", "resnet50",
            "rebuild", "run_sequence"]
-
-
-def _freeze(v):
-  if isinstance(v, list):
-    return tuple(_freeze(x) for x in v)
-  if isinstance(v, dict):
-    return tuple(sorted((k, _freeze(x)) for k, x in v.items()))
-  return v
 
 
 class Model(nnx.Module):

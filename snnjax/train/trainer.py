@@ -160,14 +160,6 @@ def _steps(config, n_train: int) -> int:
   return int(math.ceil(config.epochs * n_train / config.batch_size))
 
 
-def _checkpoint_every(config, n_train: int) -> int:
-  """Steps between checkpoints: ``checkpoint_every`` > 0, once per epoch for −1, never for 0."""
-  every = int(config.checkpoint_every)
-  if every < 0:
-    return max(1, n_train // config.batch_size)
-  return every
-
-
 def train_model(config, ds, recipe: common.Recipe, workdir, *, resume: bool = False, tag: str = "model",
                 log=print, on_epoch=None):
   """Train one model by ``recipe``; returns ``(model, history, trainer)``.
@@ -193,7 +185,9 @@ def train_model(config, ds, recipe: common.Recipe, workdir, *, resume: bool = Fa
   trainer = Trainer(model, recipe.loss, tx, mesh, make_step=recipe.make_step, augment=config.augment)
   it = data.batches(ds.train, local_bs, seed=config.seed, normalization=_normalization(config, ds),
                     shard_index=jax.process_index(), shard_count=jax.process_count())
-  every = _checkpoint_every(config, len(ds.train))
+  steps_per_epoch = max(1, len(ds.train) // config.batch_size)
+  # steps between checkpoints: checkpoint_every > 0, once per epoch for −1, never for 0
+  every = steps_per_epoch if config.checkpoint_every < 0 else int(config.checkpoint_every)
   ckpt_dir = os.path.join(workdir, "checkpoints", tag)
   if every and not resume:
     _refuse_fresh_run(ckpt_dir)
@@ -216,7 +210,6 @@ def train_model(config, ds, recipe: common.Recipe, workdir, *, resume: bool = Fa
                                              if ckpt is not None else "; checkpoints off"))
   base_key = jax.random.key(config.seed)
   stop = min(total, config.stop_after) if config.stop_after else total
-  steps_per_epoch = max(1, len(ds.train) // config.batch_size)
   bar = None
   if config.progress and parallel.is_primary():
     from tqdm.auto import tqdm
