@@ -13,6 +13,12 @@ import jax
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 
 
+def results_dir() -> str:
+  """Where ``write_json`` writes: ``$SNNJAX_BENCH_RESULTS`` when set (the GPU run collects
+  every benchmark's rows there), else ``benchmarks/results``."""
+  return os.environ.get("SNNJAX_BENCH_RESULTS") or RESULTS_DIR
+
+
 def median_ms(fn: Callable, *args, warmup: int = 2, iters: int = 10) -> float:
   """Median wall time of ``fn(*args)`` in ms, after ``warmup`` calls, with block_until_ready."""
   for _ in range(warmup):
@@ -43,8 +49,8 @@ def device_name() -> str:
 
 
 def write_json(name: str, records) -> str:
-  os.makedirs(RESULTS_DIR, exist_ok=True)
-  path = os.path.join(RESULTS_DIR, name)
+  os.makedirs(results_dir(), exist_ok=True)
+  path = os.path.join(results_dir(), name)
   with open(path, "w") as f:
     json.dump(records, f, indent=1)
   return path

@@ -156,6 +156,37 @@ def speed_section():
       out += ["", f"{model}, T = 4: step time SNN2ANN / BPTT = {t['snn2ann'] / t['bptt']:.2f} (paper 0.377; "
               f"{t['snn2ann']:.1f} vs {t['bptt']:.1f} ms), compiled memory {m4['snn2ann'] / m4['bptt']:.2f} "
               "(paper 0.27)."]
+  rows = _load_rows("peers.json")
+  if rows:
+    out += ["", "### Against the peer libraries (`python -m benchmarks.peers`)", "",
+            "Same workload in each library, each in its own process, timed in interleaved rounds (median "
+            "of the round medians). Memory: XLA's compiled memory analysis for the JAX libraries, peak-RSS "
+            "growth for torch (RSS growth for snnjax in the last column, for a like-for-like look). "
+            "Versions: " + "; ".join(dict.fromkeys(r["version"] for r in rows)) + ".", "",
+            "| workload | library | median ms | time / snnjax | memory MiB | memory kind | RSS growth MiB |",
+            "|---|---|---|---|---|---|---|"]
+    out += [f"| {r['workload']} | {r['library']} | {r['median_ms']:.1f} | {r['time_vs_snnjax']:.2f} | "
+            f"{r['memory_MiB'] or 0:.0f} | {r['memory_kind']} | {r.get('rss_growth_MiB', 0):.0f} |" for r in rows]
+  rows = _load_rows("xla_cpu_options.json")
+  if rows:
+    out += ["", "### XLA:CPU options on the BPTT CNN step (`python -m benchmarks.xla_cpu`)", "",
+            f"The peer harness's CNN, T={rows[0]['T']}, batch 64, pools after convs "
+            f"{', '.join(str(i + 1) for i, c in enumerate(rows[0]['pools']) if c == '1')}; jax {rows[0]['jax']}; "
+            "each variant in its own process, interleaved rounds.", "",
+            "| variant | way | median ms | vs jaxlib defaults | compiled MiB |", "|---|---|---|---|---|"]
+    out += [f"| {r['variant']} | {r['way']} | " + ("flag unknown to this jaxlib | | |" if r.get("failed") else
+            f"{r['median_ms']:.0f} | {r['vs_jaxlib_default']:.2f} | {r['peak_MiB']:.0f} |") for r in rows]
+  rows = _load_rows("xla_cpu_conv_parts.json")
+  if rows:
+    out += ["", f"Where the step's time goes: each conv alone at batch {rows[0]['batch']} "
+            f"(jax {rows[0]['jax']}), GFLOP/s.", "",
+            "| conv | options | forward | input gradient | kernel gradient |", "|---|---|---|---|---|"]
+    for conv in dict.fromkeys(r["conv"] for r in rows):
+      for opts in dict.fromkeys(r["options"] for r in rows):
+        g = {r["part"]: r for r in rows if r["conv"] == conv and r["options"] == opts}
+        out.append(f"| {conv} | {opts} | " + " | ".join(
+            f"{g[p]['gflops']:.0f} ({g[p]['median_ms']:.0f} ms)" for p in ("forward", "input gradient",
+                                                                           "kernel gradient")) + " |")
   rows = _load_rows("lif_layer.json")
   if rows:
     out += ["", "### Scanned LIF layer", "", f"Device: {rows[0]['device']}; batch {rows[0]['batch']}, "

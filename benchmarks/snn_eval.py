@@ -4,8 +4,8 @@
 
 For the small CNN (28×28) and ResNet-18 (CIFAR stem, 32×32): the forward time
 of the ANN and of its converted SNN run for T ∈ {1, 4, 16} steps, layer-by-layer
-and step-by-step (rolled scan); reports SNN(T) / (T × ANN). Writes
-results/snn_eval.json.
+and step-by-step (rolled scan, and unrolled); reports SNN(T) / (T × ANN). Both compiled
+with the library's compiler options (:mod:`snnjax.xla`). Writes results/snn_eval.json.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from flax import nnx
 
 import snnjax.nn as sn
 from benchmarks.common import device_name, median_ms, table, write_json
-from snnjax import convert, simulate
+from snnjax import convert, simulate, xla
 from snnjax.methods.qcfs import qcfs
 
 
@@ -36,17 +36,19 @@ def main(argv=None):
     ann_model = build(qcfs(L=4), True)
     ann_model.eval()
     g, s = nnx.split(ann_model)
-    ann_fn = jax.jit(lambda s, x: nnx.merge(g, s)(x))
+    ann_fn = xla.jit(lambda s, x: nnx.merge(g, s)(x))
     ann_ms = median_ms(ann_fn, s, x, iters=iters)
     snn = convert.to_spiking(ann_model)
     gs, ss = nnx.split(snn)
     for T in (1, 4, 16):
-      for way in ("layer", "step"):
-        f = jax.jit(lambda s, x, T=T, way=way: simulate.run(nnx.merge(gs, s), x, T=T, way=way).outputs)
+      for way, unroll in (("layer", 1), ("step", 1), ("step", True)):
+        f = xla.jit(lambda s, x, T=T, way=way, unroll=unroll:
+                    simulate.run(nnx.merge(gs, s), x, T=T, way=way, unroll=unroll).outputs)
+        way = way + (" unrolled" if unroll is True else "")
         ms = median_ms(f, ss, x, iters=iters)
         rows.append({"model": name, "batch": batch, "T": T, "way": way, "ann_ms": ann_ms, "snn_ms": ms,
                      "ratio_vs_T_ann": ms / (T * ann_ms), "device": device_name()})
-        print(f"  {name} T={T:2d} {way:5s} {ms:8.2f} ms  ratio {ms / (T * ann_ms):.3f}", flush=True)
+        print(f"  {name} T={T:2d} {way:14s} {ms:8.2f} ms  ratio {ms / (T * ann_ms):.3f}", flush=True)
   print(table(rows, ["model", "batch", "T", "way", "ann_ms", "snn_ms", "ratio_vs_T_ann"]))
   print("device:", device_name())
   write_json("snn_eval.json", rows)

@@ -2,7 +2,7 @@
 
 Layer 1 (pure JAX, no Flax): :mod:`snnjax.neurons`, :mod:`snnjax.surrogate`,
 :mod:`snnjax.traces`, :mod:`snnjax.encoders`, :mod:`snnjax.quant`,
-:mod:`snnjax.noise`.
+:mod:`snnjax.noise`, :mod:`snnjax.xla`.
 """
 
 from snnjax import encoders, neurons, noise, quant, surrogate, traces

@@ -39,7 +39,7 @@ import numpy as np
 from flax import nnx
 from jaxtyping import Array, ArrayLike, Float
 
-from snnjax import _checks, _compat, _tree
+from snnjax import _checks, _compat, _tree, xla
 from snnjax.nn.activations import Activation, Conversion, Spiking, SpikingSpec
 from snnjax.nn.calibration import capture, modules_by_path
 from snnjax.nn.layers import Pool
@@ -178,7 +178,7 @@ def spiking_spec(sites: Mapping[str, Conversion], v0=None) -> SpikingSpec:
   return SpikingSpec(neuron="if", reset="soft", v0=dv0 if v0 is None else v0, amplitude=amplitude)
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "sites", "percentile"))
+@functools.partial(xla.jit, static_argnames=("graphdef", "sites", "percentile"))
 def _calibration_stats(graphdef, state, x, sites, percentile):
   """Each site's clip statistic of one batch (one compilation per model, sites and batch shape)."""
   from snnjax.nn.activations import clip_statistic

@@ -54,7 +54,7 @@ import numpy as np
 from flax import nnx
 from jaxtyping import Array, ArrayLike, Float, Shaped
 
-from snnjax import _checks, _compat, _tree
+from snnjax import _checks, _compat, _tree, xla
 from snnjax.nn.activations import Spiking, as_rngs
 from snnjax.nn.calibration import modules_by_path
 from snnjax.nn.layers import Synapse
@@ -83,20 +83,23 @@ RECORDABLE = {
 _STATE = (SimState, nnx.BatchStat)
 
 
-def default_way(training: bool = False) -> str:
-  """``"step"`` on CPU, ``"layer"`` on accelerators.
+def default_way(training: bool = False, T: int | None = None) -> str:
+  """``"step"`` on CPU (``"layer"`` for BPTT training beyond 8 steps), ``"layer"`` on accelerators.
 
   Measured on a 2-core CPU (``benchmarks/RESULTS.md``): step-by-step was faster
   for evaluation (ResNet-18, T=16: 1.07× vs 1.52× of T ANN forwards) and, with
-  the time loop unrolled, for BPTT training (conv gradients inside a loop are
-  35–61× slower on XLA:CPU). Accelerators favour the big time-folded
-  convolutions of the layer-by-layer way. Both ways compute the same numbers,
-  BatchNorm in training mode included, so the choice is one of speed only.
-  ``training`` is kept for callers that want to choose differently for
-  training and evaluation.
+  the time loop unrolled, for BPTT training at few steps (conv gradients inside a
+  loop are 35–61× slower on XLA:CPU). Unrolled over many steps the step way slows
+  down per step: the 4-conv BPTT CNN of ``benchmarks.peers`` (batch 64) took
+  1.9 s step-by-step vs 2.2 s layer-by-layer at T=4, 4.1 s step-by-step at T=8, but
+  11–13 s vs 8.8 s at T=16 (the layer way holds 2.5× the memory there). Accelerators
+  favour the big time-folded convolutions of the layer-by-layer way. Both ways
+  compute the same numbers, BatchNorm in training mode included, so the choice is
+  one of speed only.
   """
-  del training
-  return "step" if jax.default_backend() == "cpu" else "layer"
+  if jax.default_backend() != "cpu":
+    return "layer"
+  return "layer" if training and T is not None and T > 8 else "step"
 
 
 def spiking_layers(model: nnx.Module) -> list[tuple[str, Spiking]]:
@@ -409,7 +412,7 @@ def monitor(model: nnx.Module, x: Float[ArrayLike, "batch *features"], *, T: int
   return out
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "T", "way", "what", "layers"))
+@functools.partial(xla.jit, static_argnames=("graphdef", "T", "way", "what", "layers"))
 def _monitor(graphdef, state, x, *, T, way, what, layers):
   r = run(nnx.merge(graphdef, state), x, T=T, way=way, record=what, layers=layers)
   return r.outputs, r.records
@@ -425,7 +428,7 @@ def head_path(model: nnx.Module) -> str:
   return keys[0]
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "T", "way", "unroll", "readout_decay"))
+@functools.partial(xla.jit, static_argnames=("graphdef", "T", "way", "unroll", "readout_decay"))
 def _eval_batch(graphdef, state, x, y, mask, *, T, way, unroll, readout_decay):
   model = nnx.merge(graphdef, state)
   head = head_path(model) if readout_decay is not None else None

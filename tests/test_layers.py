@@ -11,7 +11,7 @@ import glob
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CORE = {"neurons", "surrogate", "traces", "encoders", "quant", "noise", "_checks", "_compat", "_tree"}
+CORE = {"neurons", "surrogate", "traces", "encoders", "quant", "noise", "_checks", "_compat", "_tree", "xla"}
 # what each layer may import (besides itself and the standard / third-party libraries)
 ALLOWED = {
     "core": {"core"},

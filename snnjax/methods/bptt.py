@@ -6,9 +6,9 @@ T, or (b) OTTT's per-step loss ``Σ_t [(1−c)·CE(o[t]) + c·MSE(o[t], onehot)]
 c=0.05, the fair comparison with OTTT and SAF.
 
 On XLA:CPU conv gradients inside a loop are very slow (jax-ml/jax#12868), so
-``way="auto"`` trains step-by-step with the time loop unrolled there and
-layer-by-layer elsewhere; both compute the same numbers (BatchNorm
-statistics per time step in both, see :mod:`snnjax.simulate`).
+``way="auto"`` trains step-by-step with the time loop unrolled there up to T=8
+and layer-by-layer beyond (and on accelerators); both compute the same numbers
+(BatchNorm statistics per time step in both, see :mod:`snnjax.simulate`).
 
 References:
   [Wu et al., 2018](https://doi.org/10.3389/fnins.2018.00331) (spatio-temporal backpropagation);
@@ -48,9 +48,9 @@ def module_loss(model, batch, rngs=None, *, T: int, way: str = "auto",
 
   BatchNorm statistics updated during the run are written back to ``model``.
   """
-  way = simulate.default_way(training=True) if way == "auto" else way
+  way = simulate.default_way(training=True, T=T) if way == "auto" else way
   if unroll is None:
-    unroll = True if jax.default_backend() == "cpu" else 1
+    unroll = True if jax.default_backend() == "cpu" and way == "step" else 1
   r = simulate.run(model, batch["image"], T=T, way=way, unroll=unroll, rngs=rngs)
   _write_batch_stats(model, r.state)
   out = r.outputs

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jaxtyping import Array, Float
 
-from snnjax import _compat
+from snnjax import _compat, xla
 from snnjax._tree import path_key
 from snnjax.nn.activations import Activation, as_rngs, clip_statistic
 from snnjax.nn.variables import Record
@@ -67,7 +67,7 @@ def _capture(graphdef, state, x, key, slots):
 
 
 # one compilation per model structure, slots and input shape
-_capture_jit = jax.jit(_capture, static_argnames=("graphdef", "slots"))
+_capture_jit = xla.jit(_capture, static_argnames=("graphdef", "slots"))
 
 
 def clip_sites(model: nnx.Module) -> list[tuple[str, Activation]]:

@@ -27,7 +27,7 @@ import optax
 from flax import nnx
 
 import snnjax.nn as sn
-from snnjax import checkpoint, convert, data, methods, parallel, simulate
+from snnjax import checkpoint, convert, data, methods, parallel, simulate, xla
 from snnjax.methods import common
 from snnjax.nn.calibration import clip_sites
 from snnjax.nn.variables import ThresholdParam
@@ -124,7 +124,7 @@ class Trainer:
         batch = {**batch, "image": data.crop_flip(k_aug, batch["image"])}
       return inner(state, batch, key)
 
-    self._step = jax.jit(step, donate_argnums=(0,), out_shardings=(repl, repl))
+    self._step = xla.jit(step, donate_argnums=(0,), out_shardings=(repl, repl))
 
   @staticmethod
   def _generic(model, module_loss, tx):
@@ -288,7 +288,7 @@ def validate_config(config) -> None:
     raise ValueError("config.num_steps and stop_after must be ≥ 0, and epochs > 0 unless num_steps is set.")
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "T"))
+@functools.partial(xla.jit, static_argnames=("graphdef", "T"))
 def _predict(graphdef, state, x, *, T):
   net = nnx.merge(graphdef, state)
   if T is not None:

@@ -1,0 +1,34 @@
+"""Spyx (JAX, Flax NNX): ``Sequential(Linear, LIF)`` run by ``spyx.nn.run`` (a ``lax.scan``
+over time), the gradient of the spike sum jitted. Linear + LIF workload only."""
+
+from __future__ import annotations
+
+from benchmarks.peers._worker import Built, main
+
+
+def build(w):
+  import jax
+  import spyx
+  import spyx.nn as snn
+  from flax import nnx
+  if w["name"] != "linear":
+    raise SystemExit("unsupported")
+  model = snn.Sequential(nnx.Linear(w["n"], w["n"], rngs=nnx.Rngs(0)),
+                         snn.LIF((w["n"],), beta=0.5, rngs=nnx.Rngs(1)))
+  x = jax.random.uniform(jax.random.key(0), (w["T"], w["batch"], w["n"]))
+  graphdef, params = nnx.split(model)
+
+  @jax.jit
+  def step(params, x):
+    return jax.grad(lambda p: snn.run(nnx.merge(graphdef, p), x)[0].sum())(params)
+
+  mem = step.lower(params, x).compile().memory_analysis()
+  return Built(step=lambda: step(params, x), block=jax.block_until_ready,
+               version=f"spyx {spyx.__version__}, jax {jax.__version__}",
+               memory_bytes=int(mem.temp_size_in_bytes + mem.argument_size_in_bytes
+                                + mem.output_size_in_bytes - mem.alias_size_in_bytes),
+               memory_kind="XLA compiled memory")
+
+
+if __name__ == "__main__":
+  main(build)
