@@ -167,6 +167,15 @@ def speed_section():
             "|---|---|---|---|---|---|---|"]
     out += [f"| {r['workload']} | {r['library']} | {r['median_ms']:.1f} | {r['time_vs_snnjax']:.2f} | "
             f"{r['memory_MiB'] or 0:.0f} | {r['memory_kind']} | {r.get('rss_growth_MiB', 0):.0f} |" for r in rows]
+    rows = [r for r in rows if r["library"] != "snnjax" and r["time_vs_snnjax"]]
+    out += ["", "Per workload, each peer's time over snnjax's (above 1: snnjax is faster): " + "; ".join(
+        f"{w}: " + ", ".join(f"{r['library']} {r['time_vs_snnjax']:.2f}" for r in rows if r["workload"] == w)
+        for w in dict.fromkeys(r["workload"] for r in rows)) + ".",
+            "", "What decides the CNN rows is the dense work underneath, not the neurons: in the table "
+            "of conv parts below, XLA:CPU computes a convolution's kernel gradient at a fraction of its "
+            "forward rate, while torch's oneDNN path is faster there; snnTorch's per-step Python loop "
+            "over small convolutions costs it little on a CPU. The Linear + LIF rows, where the dense "
+            "work is one matmul over all steps and the neuron scan dominates, go to snnjax."]
   rows = _load_rows("xla_cpu_options.json")
   if rows:
     out += ["", "### XLA:CPU options on the BPTT CNN step (`python -m benchmarks.xla_cpu`)", "",
@@ -176,6 +185,16 @@ def speed_section():
             "| variant | way | median ms | vs jaxlib defaults | compiled MiB |", "|---|---|---|---|---|"]
     out += [f"| {r['variant']} | {r['way']} | " + ("flag unknown to this jaxlib | | |" if r.get("failed") else
             f"{r['median_ms']:.0f} | {r['vs_jaxlib_default']:.2f} | {r['peak_MiB']:.0f} |") for r in rows]
+  if _load_rows("xla_cpu_options.json"):
+    out += ["", "Tried by hand on the same step and not kept (jax 0.10.2 unless stated): the kernel gradient "
+            "as nine shifted GEMMs in a `custom_vjp` (2.0 vs 2.2 s step-by-step and 2.8 vs 4.2 s "
+            "layer-by-layer with YNNPACK on, but 2.6× the compiled memory); bfloat16 convolutions with "
+            "float32 accumulation (no faster than float32 on this CPU: XLA:CPU's convolutions do not use "
+            "AVX512-BF16, though a bfloat16 matmul ran at 1.8× float32's rate); im2col convolutions "
+            "(2–10× slower); the step way rolled in `lax.scan` at T=16 (over ten minutes for four steps: "
+            "convolution gradients inside a loop); `xla_cpu_enable_concurrency_optimized_scheduler=false` "
+            "(same time at T=16, less memory). On jax 0.7.2 jaxlib does not use YNNPACK and the step "
+            "already ran at 1.88 s; on jax 0.12 YNNPACK off took it from 2.57 to 1.86 s."]
   rows = _load_rows("xla_cpu_conv_parts.json")
   if rows:
     out += ["", f"Where the step's time goes: each conv alone at batch {rows[0]['batch']} "

@@ -37,10 +37,10 @@ VARIANTS = [
      "step"),
     ("xla_cpu_use_xnnpack", {**OFF, "XLA_FLAGS": "--xla_cpu_use_xnnpack=true"}, "step"),
     ("fast math", {**OFF, "XLA_FLAGS": "--xla_cpu_enable_fast_math=true"}, "step"),
-    ("huge pages for malloc (GLIBC_TUNABLES)", {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}, "step"),
+    ("snnjax default + huge pages for malloc (GLIBC_TUNABLES)", {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}, "step"),
     ("layer-by-layer, jaxlib defaults", OFF, "layer"),
     ("layer-by-layer, snnjax default", {}, "layer"),
-    ("layer-by-layer + huge pages", {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}, "layer"),
+    ("layer-by-layer, snnjax default + huge pages", {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}, "layer"),
 ]
 
 
