@@ -87,7 +87,7 @@ def default_way(training: bool = False, T: int | None = None) -> str:
   """``"step"`` on CPU (``"layer"`` for BPTT training beyond 8 steps), ``"layer"`` on accelerators.
 
   Measured on a 2-core CPU (``benchmarks/RESULTS.md``): step-by-step was faster
-  for evaluation (ResNet-18, T=16: 1.07× vs 1.52× of T ANN forwards) and, with
+  for evaluation (ResNet-18, T=16: 1.16× vs 1.48× of T ANN forwards) and, with
   the time loop unrolled, for BPTT training at few steps (conv gradients inside a
   loop are 35–61× slower on XLA:CPU). Unrolled over many steps the step way slows
   down per step: the 4-conv BPTT CNN of ``benchmarks.peers`` (batch 64) took

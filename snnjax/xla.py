@@ -3,9 +3,9 @@
 On XLA:CPU, jaxlib 0.8 and newer hand convolutions to YNNPACK fusions by default. For
 the spiking CNNs this library trains, that path computes the kernel gradient of a
 convolution slowly (the dominant cost of a BPTT step) and allocates more: the 4-conv
-BPTT CNN step (T=4, batch 64, 32×32) took 2.1–2.6 s with YNNPACK and 1.9 s without, at
-558 instead of 790 MiB, on jax 0.10.2 and 0.12; the ANN forward of ResNet-18 went from
-112 to 81 ms (``benchmarks/RESULTS.md``, "XLA:CPU options"). So on CPU every function
+BPTT CNN step (T=4, batch 64, 32×32) took 2.07 s with YNNPACK and 1.87 s without, at
+558 instead of 790 MiB, on jax 0.10.2 (2.57 vs 1.86 s on jax 0.12); the ResNet-18 ANN
+forward (batch 32) went from 115 to 78 ms (``benchmarks/RESULTS.md``, "XLA:CPU options"). So on CPU every function
 the library compiles (training steps, evaluation, calibration) is compiled with the
 YNNPACK fusions switched off, where the running jaxlib knows that option (jax 0.7 does
 not use YNNPACK and is left as it is). GPU and TPU get no options.
