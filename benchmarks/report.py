@@ -167,6 +167,12 @@ def speed_section():
             "|---|---|---|---|---|---|---|"]
     out += [f"| {r['workload']} | {r['library']} | {r['median_ms']:.1f} | {r['time_vs_snnjax']:.2f} | "
             f"{r['memory_MiB'] or 0:.0f} | {r['memory_kind']} | {r.get('rss_growth_MiB', 0):.0f} |" for r in rows]
+    runs = {}
+    for r in rows:
+      runs.setdefault(r.get("run") or "one run", []).append(r["workload"])
+    if len(runs) > 1:
+      out += ["", "Runs of the harness: " + "; ".join(f"{', '.join(dict.fromkeys(ws))}: {run}"
+                                                   for run, ws in runs.items()) + "."]
     rows = [r for r in rows if r["library"] != "snnjax" and r["time_vs_snnjax"]]
     out += ["", "Per workload, each peer's time over snnjax's (above 1: snnjax is faster): " + "; ".join(
         f"{w}: " + ", ".join(f"{r['library']} {r['time_vs_snnjax']:.2f}" for r in rows if r["workload"] == w)

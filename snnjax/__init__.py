@@ -10,4 +10,4 @@ from snnjax.neurons import (NeuronParams, NeuronSpec, NeuronState, if_neuron, in
                             lif_neuron, plif_neuron, run, step)
 from snnjax.surrogate import Surrogate, spike
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -63,3 +63,13 @@ def test_fresh_venv_with_colab_versions_keeps_them_and_runs_the_main_job(wheel, 
   assert script is not None
   _run([script, "--config", "qcfs:tiny", "--workdir", "tiny", "--config.num_steps=5"], cwd=work, env=env,
        timeout=900)
+
+
+def test_version_matches_pyproject():
+  import re
+
+  import snnjax
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  with open(os.path.join(root, "pyproject.toml")) as f:
+    declared = re.search(r'^version = "([^"]+)"', f.read(), re.M).group(1)
+  assert snnjax.__version__ == declared
