@@ -103,7 +103,8 @@ def main(argv=None):
   ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "gpu.json"))
   ap.add_argument("--budget-s", type=float, default=450.0,
-                  help="start no section after this many seconds (the run's limit is 8 minutes)")
+                  help="start no section after this many seconds (the whole run is meant to take "
+                       "under 8 minutes)")
   ap.add_argument("--sections", default=",".join(SECTIONS))
   ap.add_argument("--allow-cpu", action="store_true", help="run on a CPU too (for checking the script)")
   ap.add_argument("--smoke", action="store_true", help="tiny sizes (for checking the script)")

@@ -161,11 +161,12 @@ def speed_section():
     out += ["", "### Against the peer libraries (`python -m benchmarks.peers`)", "",
             "Same workload in each library, each in its own process, timed in interleaved rounds (median "
             "of the round medians). Memory: XLA's compiled memory analysis for the JAX libraries, peak-RSS "
-            "growth for torch (RSS growth for snnjax in the last column, for a like-for-like look). "
+            "growth for torch; the last column is every process's peak-RSS growth (in this run measured from before the "
+            "library's import, so torch's rows include the import, a few hundred MiB). "
             "Versions: " + "; ".join(dict.fromkeys(r["version"] for r in rows)) + ".", "",
             "| workload | library | median ms | time / snnjax | memory MiB | memory kind | RSS growth MiB |",
             "|---|---|---|---|---|---|---|"]
-    out += [f"| {r['workload']} | {r['library']} | {r['median_ms']:.1f} | {r['time_vs_snnjax']:.2f} | "
+    out += [f"| {r['workload']} | {r['library']} | {r['median_ms']:.1f} | {r['time_vs_snnjax'] or 0:.2f} | "
             f"{r['memory_MiB'] or 0:.0f} | {r['memory_kind']} | {r.get('rss_growth_MiB', 0):.0f} |" for r in rows]
     runs = {}
     for r in rows:
@@ -180,17 +181,20 @@ def speed_section():
             "", "What decides the CNN rows is the dense work underneath, not the neurons: in the table "
             "of conv parts below, XLA:CPU computes a convolution's kernel gradient at a fraction of its "
             "forward rate, while torch's oneDNN path is faster there; snnTorch's per-step Python loop "
-            "over small convolutions costs it little on a CPU. The Linear + LIF rows, where the dense "
-            "work is one matmul over all steps and the neuron scan dominates, go to snnjax."]
+            "over small convolutions costs it little on a CPU. snnjax (and SpikingJelly's multi-step mode) "
+            "also compute the first convolution and its BatchNorm once for the direct input, snnTorch "
+            "T times. In the Linear + LIF rows snnjax, SpikingJelly and Norse apply the Linear to all "
+            "steps in one matmul and then step the neurons; snnTorch and Spyx call it inside their time "
+            "loop, T small matmuls, which is most of their gap."]
   rows = _load_rows("xla_cpu_options.json")
   if rows:
     out += ["", "### XLA:CPU options on the BPTT CNN step (`python -m benchmarks.xla_cpu`)", "",
             f"The peer harness's CNN, T={rows[0]['T']}, batch 64, pools after convs "
             f"{', '.join(str(i + 1) for i, c in enumerate(rows[0]['pools']) if c == '1')}; jax {rows[0]['jax']}; "
             "each variant in its own process, interleaved rounds.", "",
-            "| variant | way | median ms | vs jaxlib defaults | compiled MiB |", "|---|---|---|---|---|"]
+            "| variant | way | median ms | vs the first row | compiled MiB |", "|---|---|---|---|---|"]
     out += [f"| {r['variant']} | {r['way']} | " + ("flag unknown to this jaxlib | | |" if r.get("failed") else
-            f"{r['median_ms']:.0f} | {r['vs_jaxlib_default']:.2f} | {r['peak_MiB']:.0f} |") for r in rows]
+            f"{r['median_ms']:.0f} | {r['vs_first']:.2f} | {r['peak_MiB']:.0f} |") for r in rows]
   if _load_rows("xla_cpu_options.json"):
     out += ["", "Tried by hand on the same step and not kept (jax 0.10.2 unless stated): the kernel gradient "
             "as nine shifted GEMMs in a `custom_vjp` (2.0 vs 2.2 s step-by-step and 2.8 vs 4.2 s "

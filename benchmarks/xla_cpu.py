@@ -95,24 +95,27 @@ def main(argv=None):
     print(f"  {name}: {'built' if wk.ok else 'failed (the flag is unknown to this jaxlib?)'}", flush=True)
     workers.append((name, env, way, wk))
   live = [x for x in workers if x[3].ok]
+  if not live:
+    raise SystemExit("no variant built.")
   samples = {x[0]: [] for x in live}
   for r in range(a.rounds):
     for name, _, _, wk in live[r % len(live):] + live[:r % len(live)]:
       samples[name].append(statistics.median(wk.ask(f"run {a.iters}")["ms"]))
   rows = []
-  base = statistics.median(samples[live[0][0]]) if live else None
+  base = statistics.median(samples[live[0][0]])  # the first variant that built
   for name, env, way, wk in workers:
     row = {"variant": name, "way": way, "env": env, "T": a.T, "pools": a.pools, "jax": jax.__version__}
     if wk.ok:
       info = wk.ask("info")
       wk.close()
       ms = statistics.median(samples[name])
-      row.update(median_ms=ms, vs_jaxlib_default=ms / base, peak_MiB=info["memory_bytes"] / 2**20,
+      row.update(median_ms=ms, vs_first=ms / base, peak_MiB=info["memory_bytes"] / 2**20,
                  round_medians_ms=samples[name])
     else:
       row["failed"] = True
+      wk.close()
     rows.append(row)
-  print(table(rows, ["variant", "way", "median_ms", "vs_jaxlib_default", "peak_MiB"]))
+  print(table(rows, ["variant", "way", "median_ms", "vs_first", "peak_MiB"]))
   print("wrote", write_json("xla_cpu_options.json", rows))
   parts = conv_parts()
   print(table(parts, ["conv", "options", "part", "median_ms", "gflops"]))

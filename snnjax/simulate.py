@@ -91,8 +91,10 @@ def default_way(training: bool = False, T: int | None = None) -> str:
   the time loop unrolled, for BPTT training at few steps (conv gradients inside a
   loop are 35–61× slower on XLA:CPU). Unrolled over many steps the step way slows
   down per step: the 4-conv BPTT CNN of ``benchmarks.peers`` (batch 64) took
-  1.9 s step-by-step vs 2.2 s layer-by-layer at T=4, 4.1 s step-by-step at T=8, but
-  11–13 s vs 8.8 s at T=16 (the layer way holds 2.5× the memory there). Accelerators
+  1.87 s step-by-step vs 2.08 s layer-by-layer at T=4 (``benchmarks.xla_cpu``), but
+  12.8 s vs 10.7 s at T=16 (two runs of the peer harness; the layer way holds 2.5×
+  the memory there); at T=8 the step way took 4.1 s (0.51 s per step, as at T=4),
+  so the switch sits between 8 and 16. Accelerators
   favour the big time-folded convolutions of the layer-by-layer way. Both ways
   compute the same numbers, BatchNorm in training mode included, so the choice is
   one of speed only.

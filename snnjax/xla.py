@@ -66,13 +66,14 @@ def compiler_options() -> dict[str, Any]:
 
 
 class _Jit:
-  """``jax.jit(fun, **kwargs)`` compiled with :func:`compiler_options`, decided at the first
-  call (not at import: the backend must not start before ``jax.distributed.initialize``)."""
+  """``jax.jit(fun, **kwargs)`` compiled with :func:`compiler_options`, read at each call (not
+  at import: the backend must not start before ``jax.distributed.initialize``); one compiled
+  function per set of options."""
 
   def __init__(self, fun: Callable, kwargs: dict):
+    functools.update_wrapper(self, fun, updated=())
     self._fun, self._kwargs = fun, kwargs
     self._jitted: dict[tuple, Callable] = {}
-    functools.update_wrapper(self, fun)
 
   def _get(self):
     opts = compiler_options()

@@ -2,8 +2,11 @@
 peer harness with snnjax alone (the peers are not installed in CI)."""
 
 import json
+import os
 import subprocess
 import sys
+
+import jax
 
 import pytest
 
@@ -11,6 +14,10 @@ from benchmarks import gpu
 from benchmarks.peers import __main__ as peers
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="checks the refusal on a CPU")
 def test_gpu_script_refuses_a_cpu_without_the_flag():
   with pytest.raises(SystemExit, match="found no GPU"):
     gpu.main(["--sections", "linear_lif"])
@@ -44,6 +51,6 @@ def test_peer_harness_runs_snnjax_in_its_own_process(tmp_path, capsys):
 def test_peer_worker_answers_its_protocol():
   w = json.dumps({"name": "linear", "n": 32, "T": 3, "batch": 2})
   p = subprocess.run([sys.executable, "-m", "benchmarks.peers.snnjax_worker", w], input="run 2\ninfo\nquit\n",
-                     capture_output=True, text=True, timeout=300, check=True)
+                     capture_output=True, text=True, timeout=300, check=True, cwd=ROOT)
   lines = [json.loads(l) for l in p.stdout.splitlines()]
   assert lines[0] == {"ready": True} and len(lines[1]["ms"]) == 2 and lines[2]["version"].startswith("snnjax")

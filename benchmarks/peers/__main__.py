@@ -49,7 +49,7 @@ LINEAR_ONLY = ("norse", "spyx")  # libraries that run only the Linear + LIF work
 def workload(name: str, a) -> dict:
   if name.startswith("cnn_T"):
     return {"name": "cnn", "T": int(name[5:]), "batch": 64, "size": 32, "channels": [64, 128, 256, 256],
-            "pools": [int(c) for c in a.pools], "classes": 10}
+            "pools": [int(c) for c in a.pools], "classes": 10, "way": a.way}
   if name.startswith("linear_"):
     return {"name": "linear", "n": int(name[7:]), "T": a.linear_T, "batch": 16}
   raise SystemExit(f"unknown workload {name!r}: use cnn_T<steps> or linear_<features>.")
@@ -78,40 +78,50 @@ class Worker:
       try:
         self.proc.stdin.write("quit\n")
         self.proc.stdin.flush()
-      except BrokenPipeError:
-        pass
-      self.proc.wait(timeout=60)
+        self.proc.wait(timeout=60)
+      except (BrokenPipeError, subprocess.TimeoutExpired):
+        self.proc.kill()
+    self.proc.wait()
 
 
 def run_workload(name: str, libs, a) -> list[dict]:
   w = workload(name, a)
-  workers = []
-  for lib in libs:
-    if w["name"] == "cnn" and lib in LINEAR_ONLY:
-      continue
-    wk = Worker(lib, w, a.threads)  # built one at a time: compile times do not overlap
-    if wk.ok:
-      workers.append(wk)
-    else:
-      print(f"  {lib}: failed to build {name} (see its error above)", flush=True)
-  samples = {wk.lib: [] for wk in workers}
-  for r in range(a.rounds):
-    order = workers[r % len(workers):] + workers[:r % len(workers)]
-    for wk in order:
-      samples[wk.lib].append(statistics.median(wk.ask(f"run {a.iters}")["ms"]))
+  workers, started = [], []
+  try:
+    for lib in libs:
+      if w["name"] == "cnn" and lib in LINEAR_ONLY:
+        continue
+      wk = Worker(lib, w, a.threads)  # built one at a time: compile times do not overlap
+      started.append(wk)
+      if wk.ok:
+        workers.append(wk)
+      else:
+        print(f"  {lib}: failed to build {name} (see its error above)", flush=True)
+    if not workers:
+      return []
+    samples = {wk.lib: [] for wk in workers}
+    for r in range(a.rounds):
+      for wk in workers[r % len(workers):] + workers[:r % len(workers)]:
+        reply = wk.ask(f"run {a.iters}")
+        if reply is None:
+          raise RuntimeError(f"the {wk.lib} worker stopped during {name} (see its error above)")
+        samples[wk.lib].append(statistics.median(reply["ms"]))
+    infos = {wk.lib: wk.ask("info") for wk in workers}
+  finally:
+    for wk in started:
+      wk.close()
   rows = []
   for wk in workers:
-    info = wk.ask("info")
-    wk.close()
+    info = infos[wk.lib]
     rows.append({"workload": name, "library": wk.lib, "median_ms": statistics.median(samples[wk.lib]),
                  "round_medians_ms": samples[wk.lib], "memory_bytes": info["memory_bytes"],
                  "memory_kind": info["memory_kind"],
                  "rss_growth_MiB": info["rss_growth_bytes"] / 2**20, "version": info["version"], **w})
   base = next((r["median_ms"] for r in rows if r["library"] == "snnjax"), None)
-  base_mem = next((r["memory_bytes"] for r in rows if r["library"] == "snnjax"), None)
+  base_rss = next((r["rss_growth_MiB"] for r in rows if r["library"] == "snnjax"), None)
   for r in rows:
     r["time_vs_snnjax"] = r["median_ms"] / base if base else None
-    r["memory_vs_snnjax"] = r["memory_bytes"] / base_mem if base_mem and r["memory_bytes"] else None
+    r["rss_growth_vs_snnjax"] = r["rss_growth_MiB"] / base_rss if base_rss else None  # same kind only
     r["memory_MiB"] = r["memory_bytes"] / 2**20 if r["memory_bytes"] else None
     print(f"  {name:12s} {r['library']:13s} {r['median_ms']:9.1f} ms  ×{r['time_vs_snnjax'] or 0:5.2f}  "
           f"{r['memory_MiB'] or 0:8.0f} MiB", flush=True)
@@ -127,6 +137,8 @@ def main(argv=None):
   ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
   ap.add_argument("--pools", default="0101", help="per conv, 1 if a 2×2 average pool follows it")
   ap.add_argument("--linear-T", type=int, default=500)
+  ap.add_argument("--way", default="auto", choices=("auto", "step", "layer"),
+                  help="snnjax's BPTT execution way for the CNN (auto: the library's default)")
   ap.add_argument("--out", default="peers.json")
   a = ap.parse_args(argv)
   libs = [l for l in a.libs.split(",") if l]

@@ -30,11 +30,17 @@ def rss_peak_bytes() -> int:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def serve(build: Callable[[dict], Built], workload: dict, warmup: int = 2) -> None:
+def serve(build: Callable[[dict], Built], workload: dict, warmup: int = 2,
+          preload: tuple[str, ...] = ()) -> None:
+  import contextlib
+  import importlib
+  for name in preload:  # imported before the baseline: RSS growth counts the workload, not imports
+    importlib.import_module(name)
   rss0 = rss_peak_bytes()
-  b = build(workload)
-  for _ in range(warmup):
-    b.block(b.step())
+  with contextlib.redirect_stdout(sys.stderr):  # stdout carries the protocol only
+    b = build(workload)
+    for _ in range(warmup):
+      b.block(b.step())
   rss_growth = rss_peak_bytes() - rss0
   if b.memory_bytes is None:
     b.memory_bytes = rss_growth
@@ -55,5 +61,5 @@ def serve(build: Callable[[dict], Built], workload: dict, warmup: int = 2) -> No
                         "rss_growth_bytes": rss_growth, "version": b.version}), flush=True)
 
 
-def main(build: Callable[[dict], Built]) -> None:
-  serve(build, json.loads(sys.argv[1]))
+def main(build: Callable[[dict], Built], preload: tuple[str, ...] = ()) -> None:
+  serve(build, json.loads(sys.argv[1]), preload=preload)

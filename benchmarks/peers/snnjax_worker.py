@@ -63,4 +63,4 @@ def _version():
 
 
 if __name__ == "__main__":
-  main(build)
+  main(build, preload=("jax", "optax", "snnjax.train.trainer", "benchmarks.common"))

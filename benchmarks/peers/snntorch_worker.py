@@ -40,4 +40,4 @@ def build(w):
 
 
 if __name__ == "__main__":
-  main(build)
+  main(build, preload=("torch", "snntorch"))

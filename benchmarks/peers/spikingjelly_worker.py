@@ -36,4 +36,4 @@ def build(w):
 
 
 if __name__ == "__main__":
-  main(build)
+  main(build, preload=("torch", "spikingjelly.activation_based.neuron", "spikingjelly.activation_based.layer"))

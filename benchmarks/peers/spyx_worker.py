@@ -18,7 +18,9 @@ def build(w):
   x = jax.random.uniform(jax.random.key(0), (w["T"], w["batch"], w["n"]))
   graphdef, params = nnx.split(model)
 
-  @jax.jit
+  from snnjax import xla
+
+  @xla.jit  # the compiler options snnjax uses, so both JAX rows run the same XLA:CPU kernels
   def step(params, x):
     return jax.grad(lambda p: snn.run(nnx.merge(graphdef, p), x)[0].sum())(params)
 
@@ -31,4 +33,4 @@ def build(w):
 
 
 if __name__ == "__main__":
-  main(build)
+  main(build, preload=("jax", "spyx.nn", "snnjax.xla"))
