@@ -30,6 +30,7 @@ import os
 import platform
 import tempfile
 import time
+from unittest import mock
 
 import jax
 
@@ -70,16 +71,8 @@ def _module(name: str, argv: list[str]):
   def run(smoke: bool) -> list[dict]:
     import importlib
     mod = importlib.import_module(f"benchmarks.{name}")
-    with tempfile.TemporaryDirectory() as d:
-      old = os.environ.get("SNNJAX_BENCH_RESULTS")
-      os.environ["SNNJAX_BENCH_RESULTS"] = d
-      try:
-        mod.main(argv + (["--quick"] if smoke and "--quick" not in argv else []))
-      finally:
-        if old is None:
-          os.environ.pop("SNNJAX_BENCH_RESULTS")
-        else:
-          os.environ["SNNJAX_BENCH_RESULTS"] = old
+    with tempfile.TemporaryDirectory() as d, mock.patch.dict(os.environ, {"SNNJAX_BENCH_RESULTS": d}):
+      mod.main(argv + (["--quick"] if smoke and "--quick" not in argv else []))
       rows = []
       for f in sorted(os.listdir(d)):
         with open(os.path.join(d, f)) as fh:

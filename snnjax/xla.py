@@ -57,12 +57,18 @@ def _known(option: str, value: str) -> bool:
     return False
 
 
+@functools.cache
+def _backend_options() -> tuple[tuple[str, Any], ...]:
+  """The options for the default backend (found once: the backend does not change)."""
+  if jax.default_backend() != "cpu":
+    return ()
+  return tuple((k, v) for k, v in CPU_OPTIONS.items() if _known(k, v))
+
+
 def compiler_options() -> dict[str, Any]:
   """The options the library compiles with on the default backend now (``{}`` off CPU,
   when switched off, or where jaxlib knows none of them)."""
-  if not _on() or jax.default_backend() != "cpu":
-    return {}
-  return {k: v for k, v in CPU_OPTIONS.items() if _known(k, v)}
+  return dict(_backend_options()) if _on() else {}
 
 
 class _Jit:
@@ -76,10 +82,9 @@ class _Jit:
     self._jitted: dict[tuple, Callable] = {}
 
   def _get(self):
-    opts = compiler_options()
-    key = tuple(sorted(opts.items()))
+    key = _backend_options() if _on() else ()  # per call: an env read and a cached tuple
     if key not in self._jitted:
-      extra = {"compiler_options": opts} if opts else {}
+      extra = {"compiler_options": dict(key)} if key else {}
       self._jitted[key] = jax.jit(self._fun, **self._kwargs, **extra)
     return self._jitted[key]
 
@@ -89,15 +94,8 @@ class _Jit:
   def lower(self, *args, **kwargs):
     return self._get().lower(*args, **kwargs)
 
-  def eval_shape(self, *args, **kwargs):
-    return self._get().eval_shape(*args, **kwargs)
-
   def _cache_size(self) -> int:
     return sum(f._cache_size() for f in self._jitted.values())
-
-  def clear_cache(self):
-    for f in self._jitted.values():
-      f.clear_cache()
 
 
 def jit(fun: Callable | None = None, **kwargs):

@@ -41,8 +41,6 @@ import sys
 from benchmarks.common import table, write_json
 
 LIBS = ("snnjax", "spikingjelly", "snntorch", "norse", "spyx")
-MODULE = {"snnjax": "snnjax", "spikingjelly": "spikingjelly", "snntorch": "snntorch", "norse": "norse",
-          "spyx": "spyx"}
 LINEAR_ONLY = ("norse", "spyx")  # libraries that run only the Linear + LIF workload
 
 
@@ -145,7 +143,7 @@ def main(argv=None):
   for lib in libs:
     if lib not in LIBS:
       raise SystemExit(f"unknown library {lib!r}: choose from {', '.join(LIBS)}.")
-  missing = [l for l in libs if importlib.util.find_spec(MODULE[l]) is None]
+  missing = [l for l in libs if importlib.util.find_spec(l) is None]
   if missing:
     print("not installed, skipped:", ", ".join(missing))
   libs = [l for l in libs if l not in missing]

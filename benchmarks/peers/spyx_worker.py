@@ -18,18 +18,16 @@ def build(w):
   x = jax.random.uniform(jax.random.key(0), (w["T"], w["batch"], w["n"]))
   graphdef, params = nnx.split(model)
 
+  from benchmarks.common import peak_bytes
   from snnjax import xla
 
   @xla.jit  # the compiler options snnjax uses, so both JAX rows run the same XLA:CPU kernels
   def step(params, x):
     return jax.grad(lambda p: snn.run(nnx.merge(graphdef, p), x)[0].sum())(params)
 
-  mem = step.lower(params, x).compile().memory_analysis()
   return Built(step=lambda: step(params, x), block=jax.block_until_ready,
                version=f"spyx {spyx.__version__}, jax {jax.__version__}",
-               memory_bytes=int(mem.temp_size_in_bytes + mem.argument_size_in_bytes
-                                + mem.output_size_in_bytes - mem.alias_size_in_bytes),
-               memory_kind="XLA compiled memory")
+               memory_bytes=peak_bytes(step, params, x), memory_kind="XLA compiled memory")
 
 
 if __name__ == "__main__":
