@@ -165,6 +165,7 @@ def test_cifar_resnet18_config_runs_on_synthetic_cifar(tmp_path):
   with c.unlocked():
     c.dataset, c.batch_size, c.num_steps, c.eval_T = "synthetic_cifar10", 16, 3, (1, 2)
     c.eval_examples, c.eval_batch_size, c.progress, c.plots, c.log_every = 16, 16, False, False, 1
+    c.epoch_eval_examples = 16  # the per-epoch probe on a few images, not its 1000
   r = train.train_and_evaluate(c, str(tmp_path))
   assert r["train_step_traces"] == 1 and np.isfinite(r["history"][-1]["loss"])
   assert set(r["snn_accuracy"]) == {"1", "2"}
@@ -195,6 +196,7 @@ def test_cifar_vgg11_ws_online_configs_run_on_synthetic_cifar(tmp_path):
   with c.unlocked():
     c.dataset, c.batch_size, c.num_steps, c.eval_T = "synthetic_cifar10", 8, 2, (1, 6)
     c.eval_examples, c.eval_batch_size, c.progress, c.plots, c.log_every = 8, 8, False, False, 1
+    c.epoch_eval_examples = 8  # the per-epoch probe on a few images, not its 1000
   r = train.train_and_evaluate(c, str(tmp_path))
   assert r["train_step_traces"] == 1 and np.isfinite(r["history"][-1]["loss"])
   assert set(r["snn_accuracy"]) == {"1", "6"} and "snn_accuracy_trace_readout" in r
@@ -213,6 +215,7 @@ def test_snn2ann_cifar_configs_run_on_synthetic_cifar(tmp_path):
   with c.unlocked():
     c.dataset, c.batch_size, c.num_steps, c.eval_T = "synthetic_cifar10", 8, 2, (1, c.T)
     c.eval_examples, c.eval_batch_size, c.progress, c.plots, c.log_every = 8, 8, False, False, 1
+    c.epoch_eval_examples = 8  # the per-epoch probe on a few images, not its 1000
   r = train.train_and_evaluate(c, str(tmp_path))
   assert r["train_step_traces"] == 1 and np.isfinite(r["history"][-1]["loss"])
   assert "noisy_spike_ratio" in r["history"][-1] and r["spikes_per_image"] >= 0
