@@ -5,12 +5,15 @@
 For the small CNN (28×28) and ResNet-18 (CIFAR stem, 32×32): the forward time
 of the ANN and of its converted SNN run for T ∈ {1, 4, 16} steps, layer-by-layer
 and step-by-step (rolled scan, and unrolled); reports SNN(T) / (T × ANN). Both compiled
-with the library's compiler options (:mod:`snnjax.xla`). Writes results/snn_eval.json.
+with the library's compiler options (:mod:`snnjax.xla`); each row times the ANN and
+the SNN in alternating rounds (medians of round medians), so a change of the
+machine's load during the run moves both. Writes results/snn_eval.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 
 import jax
 from flax import nnx
@@ -25,7 +28,15 @@ def main(argv=None):
   ap = argparse.ArgumentParser()
   ap.add_argument("--quick", action="store_true")
   a = ap.parse_args(argv)
-  iters = 3 if a.quick else 10
+  iters, rounds = (3, 2) if a.quick else (5, 3)
+
+  def paired(ann_fn, ann_args, snn_fn, snn_args):
+    ann, snn = [], []
+    for _ in range(rounds):
+      ann.append(median_ms(ann_fn, *ann_args, iters=iters))
+      snn.append(median_ms(snn_fn, *snn_args, iters=iters))
+    return statistics.median(ann), statistics.median(snn)
+
   cases = [("small_cnn", lambda act, norm: sn.small_cnn((28, 28, 1), act=act, norm=norm, rngs=nnx.Rngs(0)),
             (28, 28, 1), 128),
            ("resnet18", lambda act, norm: sn.resnet18(act=act, norm=norm, rngs=nnx.Rngs(0)),
@@ -37,7 +48,6 @@ def main(argv=None):
     ann_model.eval()
     g, s = nnx.split(ann_model)
     ann_fn = xla.jit(lambda s, x: nnx.merge(g, s)(x))
-    ann_ms = median_ms(ann_fn, s, x, iters=iters)
     snn = convert.to_spiking(ann_model)
     gs, ss = nnx.split(snn)
     for T in (1, 4, 16):
@@ -45,10 +55,10 @@ def main(argv=None):
         f = xla.jit(lambda s, x, T=T, way=way, unroll=unroll:
                     simulate.run(nnx.merge(gs, s), x, T=T, way=way, unroll=unroll).outputs)
         way = way + (" unrolled" if unroll is True else "")
-        ms = median_ms(f, ss, x, iters=iters)
+        ann_ms, ms = paired(ann_fn, (s, x), f, (ss, x))
         rows.append({"model": name, "batch": batch, "T": T, "way": way, "ann_ms": ann_ms, "snn_ms": ms,
                      "ratio_vs_T_ann": ms / (T * ann_ms), "device": device_name()})
-        print(f"  {name} T={T:2d} {way:14s} {ms:8.2f} ms  ratio {ms / (T * ann_ms):.3f}", flush=True)
+        print(f"  {name} T={T:2d} {way:14s} {ms:8.2f} ms  ANN {ann_ms:6.2f} ms  ratio {ms / (T * ann_ms):.3f}", flush=True)
   print(table(rows, ["model", "batch", "T", "way", "ann_ms", "snn_ms", "ratio_vs_T_ann"]))
   print("device:", device_name())
   write_json("snn_eval.json", rows)

@@ -42,7 +42,7 @@ from snnjax.surrogate import Surrogate, get_surrogate, spike
 __all__ = [
     "NeuronSpec", "NeuronParams", "NeuronState", "if_neuron", "lif_neuron",
     "plif_neuron", "leak_from_logit", "init_state", "initial_potential", "step", "advance",
-    "run",
+    "reset_potential", "run",
 ]
 
 V0 = Literal["zero", "half"] | float | Array
@@ -229,14 +229,32 @@ def advance(params: NeuronParams, state: NeuronState, x: Array):
   else:
     u = lam * state.v + (1 - lam) * rest + x
   s = spike(u - theta, spec.surrogate, strict=spec.strict)
-  s_r = jax.lax.stop_gradient(s) if spec.detach_reset else s
-  if spec.reset == "soft":
-    amount = theta if params.reset_amount is None else params.reset_amount.astype(x.dtype)
-    v = u - amount * s_r
-  else:
-    v = u * (1 - s_r) + params.v_reset.astype(x.dtype) * s_r
+  v = _reset(params, u, s, theta, x.dtype)
   out = theta * s if spec.amplitude == "threshold" else s
   return NeuronState(v), out, u
+
+
+def _reset(params: NeuronParams, u, s, theta, dtype):
+  spec = params.spec
+  s_r = jax.lax.stop_gradient(s) if spec.detach_reset else s
+  if spec.reset == "soft":
+    amount = theta if params.reset_amount is None else params.reset_amount.astype(dtype)
+    return u - amount * s_r
+  return u * (1 - s_r) + params.v_reset.astype(dtype) * s_r
+
+
+def reset_potential(params: NeuronParams, u: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+  """``v[t]`` from ``u[t]``: the potential after this step's spike and reset.
+
+  The same operations as :func:`advance`, so the result is bit for bit its new
+  state. For code that carries the potential before reset ``u`` from step to
+  step and resets it at the start of the next (what :func:`snnjax.simulate.run`
+  does step by step: one state tensor per layer that only the next step reads).
+
+  References: [Fang et al., 2023](https://arxiv.org/abs/2310.16620), Eqs. (2)–(3) (fire, reset).
+  """
+  theta = params.threshold.astype(u.dtype)
+  return _reset(params, u, spike(u - theta, params.spec.surrogate, strict=params.spec.strict), theta, u.dtype)
 
 
 def run(params: NeuronParams, state: NeuronState, xs: Float[Array, "T *shape"] | Float[Array, "*shape"],

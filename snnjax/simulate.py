@@ -87,7 +87,7 @@ def default_way(training: bool = False, T: int | None = None) -> str:
   """``"step"`` on CPU (``"layer"`` for BPTT training beyond 8 steps), ``"layer"`` on accelerators.
 
   Measured on a 2-core CPU (``benchmarks/RESULTS.md``): step-by-step was faster
-  for evaluation (ResNet-18, T=16: 1.16× vs 1.48× of T ANN forwards) and, with
+  for evaluation (ResNet-18, T=16: 1.04× vs 1.46× of T ANN forwards) and, with
   the time loop unrolled, for BPTT training at few steps (conv gradients inside a
   loop are 35–61× slower on XLA:CPU). Unrolled over many steps the step way slows
   down per step: the 4-conv BPTT CNN of ``benchmarks.peers`` (batch 64) took
@@ -378,9 +378,42 @@ def run(model: nnx.Module, x: Shaped[ArrayLike, "batch *features"], *, T: int, w
       outs.append(out)
     (st, acc), outs = carry, jax.tree.map(lambda *a: jnp.stack(a), *outs)
   else:
+    # Inside the loop the IF/LIF layers carry u[t] (the potential before reset, which
+    # step t+1 resets first) instead of v[t]: the same numbers, but one state tensor
+    # per layer that only the next step reads, so XLA updates it in place and the
+    # layers after it read it instead of recomputing spikes from v and the current.
+    u_carried = [path for path, name, var in sim.variables if isinstance(var, Membrane)
+                 and type(sim.mods[_tree.path_key(path)]) is Spiking] if T > 1 else []
+    own = [path for path in u_carried if _tree.get(st, path + ("rec_u",)) is None]
+    for path in own:  # switch on u[t]'s recording slot where it is off (given back off)
+      _tree.put(st, path + ("rec_u",), jnp.zeros((), jnp.float32))
+
+    def carry_u(carry):
+      st, acc = carry
+      for path in u_carried:
+        _tree.put(st, path + ("v",), _tree.get(st, path + ("rec_u",)))
+      for path in own:
+        _tree.put(st, path + ("rec_u",), jnp.zeros((), jnp.float32))
+      return st, acc
+
+    def reset_u(st):
+      st = jax.tree.map(lambda a: a, st)
+      mods = modules_by_path(sim.merge(p, st)) if u_carried else {}
+      for path in u_carried:
+        u = _tree.get(st, path + ("v",))
+        _tree.put(st, path + ("v",), mods[_tree.path_key(path)].potential_after_reset(u))
+      return st
+
+    def body_u(carry, t):
+      carry, out = body((reset_u(carry[0]), carry[1]), t)
+      return carry_u(carry), out
+
     (st, acc), out0 = body((st, acc0), 0)  # step 1 outside: analog MACs counted once
     if T > 1:
-      (st, acc), rest = jax.lax.scan(body, (st, acc), jnp.arange(1, T), unroll=unroll)
+      (st, acc), rest = jax.lax.scan(body_u, carry_u((st, acc)), jnp.arange(1, T), unroll=unroll)
+      st = reset_u(st)
+      for path in own:
+        _tree.put(st, path + ("rec_u",), None)
       outs = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), out0, rest)
     else:
       outs = jax.tree.map(lambda a: a[None], out0)

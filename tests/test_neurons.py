@@ -143,3 +143,22 @@ def test_bfloat16_run():
 def test_bad_input_raises(bad, match):
   with pytest.raises(ValueError, match=match):
     bad(sj.if_neuron(1.0))
+
+
+@pytest.mark.parametrize("kw,expected", [
+    (dict(), lambda u: u - 1.0 * (u >= 1.0)),                                   # soft: subtract θ
+    (dict(strict=True), lambda u: u - 1.0 * (u > 1.0)),                         # fires only above θ
+    (dict(reset_amount=0.25), lambda u: u - 0.25 * (u >= 1.0)),
+    (dict(reset="hard", v_reset=-0.5), lambda u: np.where(u >= 1.0, -0.5, u)),  # to v_reset
+])
+def test_reset_potential_is_the_reset_of_advance(kw, expected):
+  """v[t] from u[t] by the closed forms, and bit for bit the state advance leaves."""
+  u = np.array([-0.7, 0.0, 0.5, 0.999, 1.0, 1.25, 2.5], np.float32)
+  p = sj.if_neuron(1.0, **kw)
+  np.testing.assert_array_equal(np.asarray(neurons.reset_potential(p, jnp.asarray(u))), expected(u))
+  v0 = jnp.asarray([0.3, -0.2, 0.9, 0.1, 0.6, 1.4, 0.05])
+  x = jnp.asarray([0.4, 1.1, -0.3, 0.95, 0.2, 0.7, 2.0])
+  lif = sj.lif_neuron(2.0, **kw)
+  for params in (p, lif):
+    new, _, u_t = neurons.advance(params, sj.NeuronState(v0), x)
+    np.testing.assert_array_equal(np.asarray(neurons.reset_potential(params, u_t)), np.asarray(new.v))

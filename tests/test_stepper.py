@@ -248,3 +248,20 @@ def test_default_way_on_cpu_follows_the_measurements():
   assert simulate.default_way() == "step" and simulate.default_way(T=32) == "step"
   assert simulate.default_way(training=True, T=4) == "step" == simulate.default_way(training=True, T=8)
   assert simulate.default_way(training=True, T=16) == "layer"
+
+
+@pytest.mark.parametrize("neuron", [dict(), dict(neuron="lif", reset="hard", v0="half")])
+def test_the_rolled_step_loop_carrying_u_equals_the_loop_carrying_v(neuron):
+  """The step way's scan carries u[t] and resets it at the next step: outputs, recordings and the
+  returned state are those of the Python loop over the model's steps, bit for bit."""
+  m = sn.resnet20(act=sn.spiking(**neuron), num_classes=4, in_shape=(8, 8, 3), rngs=nnx.Rngs(0))
+  m.eval()
+  x = jax.random.uniform(jax.random.key(3), (2, 8, 8, 3)) * 3
+  for record in ((), ("spikes",), ("spikes", "membrane")):
+    ref = simulate.run(m, x, T=5, way="step", unroll=True, record=record)
+    for unroll in (1, 2):
+      r = jax.jit(lambda m, x: simulate.run(m, x, T=5, way="step", unroll=unroll, record=record))(m, x)
+      np.testing.assert_array_equal(np.asarray(r.outputs), np.asarray(ref.outputs))
+      assert jax.tree.structure(r.state) == jax.tree.structure(ref.state)
+      jax.tree.map(np.testing.assert_array_equal, r.state, ref.state)
+      jax.tree.map(np.testing.assert_array_equal, r.records, ref.records)
