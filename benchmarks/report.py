@@ -50,24 +50,26 @@ HERE = os.path.dirname(__file__)
 
 
 EVAL_NOTE = (
-    "Why the spiking ResNet-18 stays a few per cent above T ANN forwards on a CPU (read from the "
-    "compiled HLO, batch 32): the convolutions are the same, but XLA:CPU cannot fuse elementwise work "
-    "into them and makes one output per fusion, so every IF layer costs a pass that updates its "
+    "Read with the table above (jax 0.10.2, this 2-core CPU, November 2026; the figures in this "
+    "note come from that run and the runs it names, not from a later regeneration). Why the "
+    "spiking ResNet-18 stays a few per cent above T ANN forwards on a CPU (read from the compiled "
+    "HLO, batch 32): the convolutions are the same, but XLA:CPU cannot fuse elementwise work into "
+    "them and makes one output per fusion, so every IF layer costs a pass that updates its "
     "membrane (read it and the current, write it) and a pass that writes the spikes the next "
-    "convolution reads, where the ANN writes one activation. Per step the elementwise fusions "
-    "move 369 MiB against the ANN forward's 211 MiB. Before the step loop carried u[t] (the "
-    "potential before reset) instead of v[t], it moved 695 MiB: 136 MiB of copies of every "
-    "membrane at each iteration (XLA could not update them in place while later layers still "
-    "recomputed spikes from the old v) and 559 MiB of fusions that read v, the current and, at "
-    "residual joins, the earlier layers' v and currents again. Carrying u (the same numbers, bit for "
-    "bit) made the step 9–10% faster in A/B runs on this machine (T=4: 430 → 386 ms, interleaved "
-    "in one process; T=16: 1,722 → 1,571 ms, medians of three alternating processes) and took the "
-    "ratio from 1.22 / 1.16 to about 1.04 at T = 4 / 16. What is left is those two passes per "
-    "layer; the direct-input saving (the first conv, 3 input channels) is under 1% of the "
-    "FLOPs. At T = 1 both compiled programs make the same passes: the 1.03–1.08 there is the "
-    "machine's run-to-run spread (this run's ANN forward took 87–100 ms, 78 ms in the previous "
-    "one; single-process interleaved runs gave 1.015–1.027). The small CNN is at or below 1.0 "
-    "step by step; the layer-by-layer way is 1.46–1.49 for ResNet-18 on this CPU.")
+    "convolution reads, where the ANN writes one activation. Per step the elementwise fusions move "
+    "369 MiB against the ANN forward's 211 MiB. Before the step loop carried u[t] (the potential "
+    "before reset) instead of v[t], it moved 695 MiB: 136 MiB of copies of every membrane at each "
+    "iteration (XLA could not update them in place while later layers still recomputed spikes from "
+    "the old v) and 559 MiB of fusions that read v, the current and, at residual joins, the earlier "
+    "layers' v and currents again. Carrying u (bit for bit the same outputs for these IF neurons), measured the way this "
+    "table is, library before and after in alternating processes (two each): SNN step T=4 421 / 429 "
+    "→ 376 / 379 ms, T=16 1,747 / 1,715 → 1,428 / 1,439 ms; SNN(T)/(T·ANN) 1.22–1.24 → 1.07–1.08 at "
+    "T=4 and 1.08–1.11 → 1.02–1.03 at T=16. What is left is those two passes per layer; the "
+    "direct-input saving (the first conv, 3 input channels) is under 1% of the FLOPs. At T = 1 both "
+    "compiled programs make the same passes: the 1.03–1.08 there is the machine's run-to-run spread "
+    "(the ANN forward took 87–100 ms in this run; single-process interleaved runs gave 1.015–1.027). "
+    "The small CNN step by step: 0.66 at T=16, 1.01 at T=4 in this run (0.84 in the previous one); "
+    "ResNet-18 layer by layer: 1.46–1.49 at T ≥ 4.")
 
 def run(cfg_module, seed, epochs, variant="", prep=None, **overrides):
   c = cfg_module.get_config(variant)

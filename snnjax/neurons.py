@@ -247,7 +247,9 @@ def reset_potential(params: NeuronParams, u: Float[Array, "*shape"]) -> Float[Ar
   """``v[t]`` from ``u[t]``: the potential after this step's spike and reset.
 
   The same operations as :func:`advance`, so the result is bit for bit its new
-  state. For code that carries the potential before reset ``u`` from step to
+  state when ``u`` has the input's dtype (as in :class:`snnjax.nn.Spiking`; a float32
+  state with a bfloat16 input promotes ``u`` while ``advance`` casts θ to the input's
+  dtype). For code that carries the potential before reset ``u`` from step to
   step and resets it at the start of the next (what :func:`snnjax.simulate.run`
   does step by step: one state tensor per layer that only the next step reads).
 

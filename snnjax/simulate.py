@@ -154,14 +154,19 @@ class _Stepper:
   def reset_state(self) -> dict:
     """Membranes reset (``None``), the chosen recording slots on, the others off."""
     s = nnx.to_pure_dict(self.state)
-    on = {(k, slot) for k, slot, _ in self.slots}
     for path, name, var in self.variables:
-      key = _tree.path_key(path)
       if isinstance(var, (Membrane, Clock, InputCache)):
         _tree.put(s, path + (name,), None)
-      elif isinstance(var, Record):
-        _tree.put(s, path + (name,), jnp.zeros((), jnp.float32) if (key, name) in on else None)
-    return s
+    return self.switch_slots(s)
+
+  def switch_slots(self, state) -> dict:
+    """``state`` (in place) with this run's recording slots on (empty until a step fills them), the others off."""
+    on = {(k, slot) for k, slot, _ in self.slots}
+    for path, name, var in self.variables:
+      if isinstance(var, Record):
+        key = _tree.path_key(path)
+        _tree.put(state, path + (name,), jnp.zeros((), jnp.float32) if (key, name) in on else None)
+    return state
 
   def clear_run_state(self, state) -> dict:
     """A copy of ``state`` with the clocks and input caches cleared (``None``).
@@ -331,7 +336,7 @@ def run(model: nnx.Module, x: Shaped[ArrayLike, "batch *features"], *, T: int, w
   p = nnx.to_pure_dict(sim.params)
   # a copy, with the run's own bookkeeping (clocks, input caches) cleared: the
   # caller's dict is never changed, and a state from either way starts alike
-  st = sim.init(x.shape, x.dtype) if state is None else sim.clear_run_state(state)
+  st = sim.init(x.shape, x.dtype) if state is None else sim.switch_slots(sim.clear_run_state(state))
   key = None if rngs is None else (rngs if not isinstance(rngs, nnx.Rngs) else rngs.noise())
   returned = [(k, slot, name) for k, slot, name in slots
               if name in record and (layers is None or k in layers)]
@@ -379,7 +384,7 @@ def run(model: nnx.Module, x: Shaped[ArrayLike, "batch *features"], *, T: int, w
     (st, acc), outs = carry, jax.tree.map(lambda *a: jnp.stack(a), *outs)
   else:
     # Inside the loop the IF/LIF layers carry u[t] (the potential before reset, which
-    # step t+1 resets first) instead of v[t]: the same numbers, but one state tensor
+    # step t+1 resets first) instead of v[t]: the same operations, but one state tensor
     # per layer that only the next step reads, so XLA updates it in place and the
     # layers after it read it instead of recomputing spikes from v and the current.
     u_carried = [path for path, name, var in sim.variables if isinstance(var, Membrane)

@@ -265,3 +265,57 @@ def test_the_rolled_step_loop_carrying_u_equals_the_loop_carrying_v(neuron):
       assert jax.tree.structure(r.state) == jax.tree.structure(ref.state)
       jax.tree.map(np.testing.assert_array_equal, r.state, ref.state)
       jax.tree.map(np.testing.assert_array_equal, r.records, ref.records)
+
+
+def test_the_u_carry_is_applied_and_keeps_learned_thresholds_counts_states_and_gradients(monkeypatch):
+  """A learned per-neuron θ off the dyadic grid, LIF τ=3, recordings of one layer, counts, a given
+  state and gradients: the rolled loop (which resets u through neurons.reset_potential) against the
+  Python loop, both compiled."""
+  m = sn.mlp((6,), (9, 7), 3, act=sn.spiking(threshold=0.37, learn_threshold=True, per_neuron=True,
+                                              neuron="lif", tau=3.0), rngs=nnx.Rngs(2))
+  m.eval()
+  for _, layer in simulate.spiking_layers(m):
+    layer.threshold[...] = layer.threshold[...] * jnp.linspace(0.7, 1.3, layer.threshold[...].size)
+  x = jax.random.uniform(jax.random.key(4), (5, 6)) * 8
+  first = simulate.run(m, x, T=3, way="step", unroll=True)
+  calls = []
+  real = neurons.reset_potential
+  monkeypatch.setattr(neurons, "reset_potential", lambda p, u: calls.append(1) or real(p, u))
+
+  def go(m, unroll):
+    r = simulate.run(m, x, T=6, way="step", unroll=unroll, record=("membrane",), layers=["acts/1"],
+                     count=True, state=first.state)
+    return jnp.sum(r.outputs ** 2), r
+
+  (_, r), g = jax.jit(jax.value_and_grad(lambda m: go(m, 1), has_aux=True))(m)
+  assert calls, "the rolled step loop did not reset u through neurons.reset_potential"
+  calls.clear()
+  (_, ref), g_ref = jax.jit(jax.value_and_grad(lambda m: go(m, True), has_aux=True))(m)
+  assert not calls  # the Python loop carries v
+  for path, (fired, total) in ref.counts["spikes"].items():
+    assert 0 < fired < total, (path, fired, total)  # neither silent nor saturated
+  # LIF's leak is a multiply-add: XLA may contract it differently in the two programs (one rounding)
+  close = lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
+  jax.tree.map(close, (r.outputs, r.state, r.records), (ref.outputs, ref.state, ref.records))
+  jax.tree.map(np.testing.assert_array_equal, r.counts, ref.counts)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+               nnx.to_pure_dict(nnx.state(g, nnx.Param)), nnx.to_pure_dict(nnx.state(g_ref, nnx.Param)))
+
+
+def test_a_run_continued_from_a_state_records_and_counts_what_it_asks():
+  """A state from a run that recorded nothing feeds a run that records and counts (and back)."""
+  m = sn.mlp((6,), (9, 7), 3, act=sn.spiking(), rngs=nnx.Rngs(2))
+  m.eval()
+  x = jax.random.uniform(jax.random.key(5), (4, 6)) * 4
+  plain = simulate.run(m, x, T=3)
+  runs = {way: simulate.run(m, x, T=4, way=way, record=("spikes", "membrane"), count=True, state=plain.state)
+          for way in ("step", "layer")}
+  for name in ("spikes", "membrane"):
+    assert {k: v.shape for k, v in runs["step"].records[name].items()} == {"acts/0": (4, 4, 9), "acts/1": (4, 4, 7)}
+    jax.tree.map(np.testing.assert_array_equal, runs["step"].records[name], runs["layer"].records[name])
+  jax.tree.map(np.testing.assert_array_equal, runs["step"].counts, runs["layer"].counts)
+  fired = sum(float(runs["step"].records["spikes"][k].astype(bool).sum()) for k in ("acts/0", "acts/1"))
+  assert fired == sum(float(c[0]) for c in runs["step"].counts["spikes"].values()) > 0
+  # and a recording run's state feeds a run that records nothing: its slots come back off
+  again = simulate.run(m, x, T=2, state=runs["step"].state)
+  assert again.records == {} and jax.tree.structure(again.state) == jax.tree.structure(plain.state)
