@@ -6,7 +6,7 @@ import json
 import os
 import statistics
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 
@@ -69,14 +69,20 @@ def _fmt(v):
   return "" if v is None else str(v)
 
 
-def time_trainers(trainers: dict, batch, key, *, iters: int, rounds: int) -> dict[str, float]:
-  """Median ms of each trainer's step: all compiled first, then timed in interleaved rounds
-  (``rounds`` rounds of ``iters`` calls each) so that machine drift hits every one alike;
-  the median over rounds of each round's median."""
-  for tr in trainers.values():
-    jax.block_until_ready(tr.step(batch, key))  # compile
-  samples = {name: [] for name in trainers}
+def interleaved_ms(calls: dict[str, Callable[[], Any]], *, iters: int, rounds: int) -> dict[str, float]:
+  """Median ms of each zero-argument call: all called once first (compilation), then timed in
+  interleaved rounds (``rounds`` rounds of ``iters`` calls each) so that machine drift hits every
+  one alike; the median over rounds of each round's median."""
+  for f in calls.values():
+    jax.block_until_ready(f())
+  samples = {name: [] for name in calls}
   for _ in range(rounds):
-    for name, tr in trainers.items():
-      samples[name].append(median_ms(lambda: tr.step(batch, key)["loss"], warmup=1, iters=iters))
+    for name, f in calls.items():
+      samples[name].append(median_ms(f, warmup=1, iters=iters))
   return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def time_trainers(trainers: dict, batch, key, *, iters: int, rounds: int) -> dict[str, float]:
+  """:func:`interleaved_ms` of each trainer's step on ``batch``."""
+  return interleaved_ms({name: (lambda tr=tr: tr.step(batch, key)["loss"]) for name, tr in trainers.items()},
+                        iters=iters, rounds=rounds)

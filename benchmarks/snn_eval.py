@@ -13,13 +13,12 @@ machine's load during the run moves both. Writes results/snn_eval.json.
 from __future__ import annotations
 
 import argparse
-import statistics
 
 import jax
 from flax import nnx
 
 import snnjax.nn as sn
-from benchmarks.common import device_name, median_ms, table, write_json
+from benchmarks.common import device_name, interleaved_ms, table, write_json
 from snnjax import convert, simulate, xla
 from snnjax.methods.qcfs import qcfs
 
@@ -29,14 +28,6 @@ def main(argv=None):
   ap.add_argument("--quick", action="store_true")
   a = ap.parse_args(argv)
   iters, rounds = (3, 2) if a.quick else (5, 3)
-
-  def paired(ann_fn, ann_args, snn_fn, snn_args):
-    ann, snn = [], []
-    for _ in range(rounds):
-      ann.append(median_ms(ann_fn, *ann_args, iters=iters))
-      snn.append(median_ms(snn_fn, *snn_args, iters=iters))
-    return statistics.median(ann), statistics.median(snn)
-
   cases = [("small_cnn", lambda act, norm: sn.small_cnn((28, 28, 1), act=act, norm=norm, rngs=nnx.Rngs(0)),
             (28, 28, 1), 128),
            ("resnet18", lambda act, norm: sn.resnet18(act=act, norm=norm, rngs=nnx.Rngs(0)),
@@ -55,10 +46,13 @@ def main(argv=None):
         f = xla.jit(lambda s, x, T=T, way=way, unroll=unroll:
                     simulate.run(nnx.merge(gs, s), x, T=T, way=way, unroll=unroll).outputs)
         way = way + (" unrolled" if unroll is True else "")
-        ann_ms, ms = paired(ann_fn, (s, x), f, (ss, x))
+        t = interleaved_ms({"ann": lambda: ann_fn(s, x), "snn": lambda: f(ss, x)},
+                           iters=iters, rounds=rounds)
+        ann_ms, ms = t["ann"], t["snn"]
         rows.append({"model": name, "batch": batch, "T": T, "way": way, "ann_ms": ann_ms, "snn_ms": ms,
                      "ratio_vs_T_ann": ms / (T * ann_ms), "device": device_name()})
-        print(f"  {name} T={T:2d} {way:14s} {ms:8.2f} ms  ANN {ann_ms:6.2f} ms  ratio {ms / (T * ann_ms):.3f}", flush=True)
+        print(f"  {name} T={T:2d} {way:14s} {ms:8.2f} ms  ANN {ann_ms:6.2f} ms  "
+              f"ratio {ms / (T * ann_ms):.3f}", flush=True)
   print(table(rows, ["model", "batch", "T", "way", "ann_ms", "snn_ms", "ratio_vs_T_ann"]))
   print("device:", device_name())
   write_json("snn_eval.json", rows)

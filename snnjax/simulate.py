@@ -160,7 +160,8 @@ class _Stepper:
     return self.switch_slots(s)
 
   def switch_slots(self, state) -> dict:
-    """``state`` (in place) with this run's recording slots on (empty until a step fills them), the others off."""
+    """``state`` (in place) with this run's recording slots on (empty until a step fills them),
+    the others off."""
     on = {(k, slot) for k, slot, _ in self.slots}
     for path, name, var in self.variables:
       if isinstance(var, Record):
@@ -334,8 +335,8 @@ def run(model: nnx.Module, x: Shaped[ArrayLike, "batch *features"], *, T: int, w
   # counting covers every layer; `layers` narrows only what is returned per step
   sim = _Stepper(model, slots)
   p = nnx.to_pure_dict(sim.params)
-  # a copy, with the run's own bookkeeping (clocks, input caches) cleared: the
-  # caller's dict is never changed, and a state from either way starts alike
+  # a copy, with the run's own bookkeeping (clocks, input caches) cleared and its recording
+  # slots switched: the caller's dict is never changed, and a state from either way starts alike
   st = sim.init(x.shape, x.dtype) if state is None else sim.switch_slots(sim.clear_run_state(state))
   key = None if rngs is None else (rngs if not isinstance(rngs, nnx.Rngs) else rngs.noise())
   returned = [(k, slot, name) for k, slot, name in slots
@@ -393,29 +394,27 @@ def run(model: nnx.Module, x: Shaped[ArrayLike, "batch *features"], *, T: int, w
     for path in own:  # switch on u[t]'s recording slot where it is off (given back off)
       _tree.put(st, path + ("rec_u",), jnp.zeros((), jnp.float32))
 
-    def carry_u(carry):
-      st, acc = carry
+    def carry_u(st):  # after a step: u[t] into the membrane slot, the borrowed recording slots emptied
       for path in u_carried:
         _tree.put(st, path + ("v",), _tree.get(st, path + ("rec_u",)))
       for path in own:
         _tree.put(st, path + ("rec_u",), jnp.zeros((), jnp.float32))
-      return st, acc
+      return st
 
-    def reset_u(st):
-      st = jax.tree.map(lambda a: a, st)
-      mods = modules_by_path(sim.merge(p, st)) if u_carried else {}
+    def reset_u(st):  # before a step (and after the last): v[t] from u[t]
+      mods = modules_by_path(sim.merge(p, st))
       for path in u_carried:
         u = _tree.get(st, path + ("v",))
         _tree.put(st, path + ("v",), mods[_tree.path_key(path)].potential_after_reset(u))
       return st
 
     def body_u(carry, t):
-      carry, out = body((reset_u(carry[0]), carry[1]), t)
-      return carry_u(carry), out
+      (st, acc), out = body((reset_u(carry[0]), carry[1]), t)
+      return (carry_u(st), acc), out
 
     (st, acc), out0 = body((st, acc0), 0)  # step 1 outside: analog MACs counted once
     if T > 1:
-      (st, acc), rest = jax.lax.scan(body_u, carry_u((st, acc)), jnp.arange(1, T), unroll=unroll)
+      (st, acc), rest = jax.lax.scan(body_u, (carry_u(st), acc), jnp.arange(1, T), unroll=unroll)
       st = reset_u(st)
       for path in own:
         _tree.put(st, path + ("rec_u",), None)

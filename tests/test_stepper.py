@@ -308,8 +308,8 @@ def test_a_run_continued_from_a_state_records_and_counts_what_it_asks():
   m.eval()
   x = jax.random.uniform(jax.random.key(5), (4, 6)) * 4
   plain = simulate.run(m, x, T=3)
-  runs = {way: simulate.run(m, x, T=4, way=way, record=("spikes", "membrane"), count=True, state=plain.state)
-          for way in ("step", "layer")}
+  runs = {way: simulate.run(m, x, T=4, way=way, record=("spikes", "membrane"), count=True,
+                            state=plain.state) for way in ("step", "layer")}
   for name in ("spikes", "membrane"):
     assert {k: v.shape for k, v in runs["step"].records[name].items()} == {"acts/0": (4, 4, 9), "acts/1": (4, 4, 7)}
     jax.tree.map(np.testing.assert_array_equal, runs["step"].records[name], runs["layer"].records[name])

@@ -252,7 +252,8 @@ class Spiking(Activation):
     return neurons.initial_potential(self.params(), tuple(shape), self.spec.v0, dtype)
 
   def potential_after_reset(self, u: Float[Array, "batch *features"]) -> Float[Array, "batch *features"]:
-    """``v[t]`` of this layer from its potential before reset ``u[t]`` (:func:`snnjax.neurons.reset_potential`)."""
+    """``v[t]`` of this layer from its potential before reset ``u[t]``
+    (:func:`snnjax.neurons.reset_potential`)."""
     return neurons.reset_potential(self.params(), u)
 
   def forward(self, x, *, rngs=None):
